@@ -1,0 +1,1 @@
+# lwIP: fetched and patched at build time (see issue 2)

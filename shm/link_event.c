@@ -1,0 +1,97 @@
+#include "link_event.h"
+
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+
+#define DRAIN_BUDGET      256 /* descriptors per turn before other events get a go */
+#define SAFETY_TIMER_MSEC 20
+
+struct tg_link_event {
+	struct tg_link_end *end;
+	tg_link_drain_fn drain;
+	void *arg;
+	struct event *bell;
+	struct event *work;   /* active when there is more to do this turn */
+	struct event *safety; /* periodic: retries pending sends, catches stalls */
+};
+
+static void run(struct tg_link_event *lev)
+{
+	unsigned done = lev->drain(lev->end, DRAIN_BUDGET, lev->arg);
+
+	tg_link_flush(lev->end);
+	if (done >= DRAIN_BUDGET) {
+		event_active(lev->work, EV_READ, 0);
+		return;
+	}
+	/* Drained: announce sleep, unless something arrived in the meantime. */
+	if (!tg_link_prepare_sleep(lev->end))
+		event_active(lev->work, EV_READ, 0);
+}
+
+static void on_bell(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_link_event *lev = arg;
+
+	tg_link_wake(lev->end);
+	run(lev);
+}
+
+static void on_work(evutil_socket_t fd, short what, void *arg)
+{
+	run(arg);
+}
+
+static void on_safety(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_link_event *lev = arg;
+
+	if (tg_link_tx_pending(lev->end) || tg_link_rx_ready(lev->end))
+		run(lev);
+}
+
+struct tg_link_event *tg_link_event_new(struct event_base *base, struct tg_link_end *end,
+                                        tg_link_drain_fn drain, void *arg)
+{
+	struct tg_link_event *lev = calloc(1, sizeof(*lev));
+	struct timeval tv = {0, SAFETY_TIMER_MSEC * 1000};
+
+	if (!lev)
+		return NULL;
+	lev->end = end;
+	lev->drain = drain;
+	lev->arg = arg;
+	lev->bell = event_new(base, tg_link_bell_fd(end), EV_READ | EV_PERSIST, on_bell, lev);
+	lev->work = event_new(base, -1, 0, on_work, lev);
+	lev->safety = event_new(base, -1, EV_PERSIST, on_safety, lev);
+	if (!lev->bell || !lev->work || !lev->safety || event_add(lev->bell, NULL) < 0 ||
+	    event_add(lev->safety, &tv) < 0) {
+		tg_link_event_free(lev);
+		return NULL;
+	}
+	/* Whatever the peer queued before we attached is handled at once. */
+	event_active(lev->work, EV_READ, 0);
+	return lev;
+}
+
+void tg_link_event_free(struct tg_link_event *lev)
+{
+	if (!lev)
+		return;
+	if (lev->bell)
+		event_free(lev->bell);
+	if (lev->work)
+		event_free(lev->work);
+	if (lev->safety)
+		event_free(lev->safety);
+	free(lev);
+}
+
+void tg_link_event_kick(struct tg_link_event *lev)
+{
+	if (!event_pending(lev->work, EV_READ, NULL))
+		event_active(lev->work, EV_READ, 0);
+}
