@@ -1,0 +1,832 @@
+/*
+ * The flow API: the relayd side (side 1) of link B. It turns stackd's descriptors into
+ * per-flow callbacks and the caller's calls into descriptors, and it enforces the credit rule
+ * of proto.h in both directions:
+ *   - we send DATA only against the credit stackd granted (its HELLO.window, then CREDITs);
+ *   - stackd may have at most TG_FLOWAPI_WINDOW bytes per flow that we did not acknowledge
+ *     yet; DATA beyond that resets the flow and is counted as a credit error.
+ *
+ * stackd is the most exposed process and may be compromised: every descriptor is checked
+ * before use, every structure is copied out of its slot before it is parsed, every slot is
+ * handed back, and a bad message is counted and dropped, never followed.
+ *
+ * Per-flow state lives in a chained hash table keyed by the flow id. A flow we forgot
+ * ourselves (close, reset, refused open) stays as a tombstone for a while, because stackd may
+ * have sent messages for it before it learnt: those are ignored silently instead of being
+ * counted as bad. Tombstones are bounded (DEAD_MAX, oldest evicted first).
+ */
+#include "flowapi.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/random.h>
+
+#include <event2/event.h>
+
+#include "link.h"
+#include "link_event.h"
+#include "log.h"
+
+#define TABLE_MIN_BITS 8u
+#define TABLE_MAX_BITS 17u   /* enough buckets for every live flow plus the tombstones */
+#define DEAD_MAX       4096u /* forgotten flow ids remembered to ignore late messages */
+#define BAD_LOG_FIRST  10u   /* bad messages logged one by one, then at powers of two */
+
+enum flow_flags {
+	F_ANSWERED = 0x01, /* OPEN_RESULT went out */
+	F_OPEN = 0x02,     /* ... and it said OK: we may send DATA */
+	F_RX_SHUT = 0x04,  /* stackd sent SHUT_WR */
+	F_TX_SHUT = 0x08,  /* we sent SHUT_WR */
+	F_GONE = 0x10,     /* being forgotten: only on_reset may still look at it */
+	F_DEAD = 0x20,     /* tombstone: late messages for it are ignored */
+	F_CREDIT_Q = 0x40, /* on credit_q */
+	F_WAIT_Q = 0x80,   /* on wait_q */
+};
+
+struct flow {
+	struct flow *hnext;
+	TAILQ_ENTRY(flow) credit_entry; /* credit_q */
+	TAILQ_ENTRY(flow) wait_entry;   /* wait_q while live, dead_q once a tombstone */
+	uint32_t id;
+	uint32_t flags;
+	uint64_t send_credit;    /* bytes stackd still allows us to send */
+	uint64_t rx_unacked;     /* bytes received minus bytes acknowledged by a CREDIT sent */
+	uint64_t credit_pending; /* consumed by the caller, CREDIT not sent yet */
+	void *udata;
+};
+TAILQ_HEAD(flowq, flow);
+
+struct tg_flowapi {
+	struct event_base *base;
+	struct tg_link_end *link;
+	struct tg_link_event *lev;
+	struct event *slot_check; /* runs after a drain while flows wait for slots */
+	struct tg_flowapi_cbs cbs;
+	void *arg;
+	bool ready; /* stackd's HELLO accepted */
+	bool in_drain;
+	uint32_t peer_window;
+	uint32_t slot_size;
+	struct flow **table;
+	unsigned table_bits;
+	uint32_t seed;
+	unsigned live;
+	unsigned dead;
+	unsigned waiting;
+	struct flowq credit_q; /* flows with credit_pending > 0 */
+	struct flowq wait_q;   /* flows that ran out of slots */
+	struct flowq dead_q;   /* tombstones, oldest first */
+	struct tg_flowapi_stats stats;
+};
+
+/* --- hash table --------------------------------------------------------------------- */
+
+static struct flow **bucket(const struct tg_flowapi *api, uint32_t id)
+{
+	uint32_t h = (id ^ api->seed) * 0x9e3779b1u;
+
+	return &api->table[h >> (32 - api->table_bits)];
+}
+
+static struct flow *table_find(const struct tg_flowapi *api, uint32_t id)
+{
+	struct flow *f;
+
+	for (f = *bucket(api, id); f; f = f->hnext)
+		if (f->id == id)
+			return f;
+	return NULL;
+}
+
+/* Doubles the bucket array when chains grow long; on ENOMEM chains just get longer. */
+static void table_grow(struct tg_flowapi *api)
+{
+	unsigned old_bits = api->table_bits;
+	size_t old_n = (size_t)1 << old_bits;
+	struct flow **old = api->table, **nt;
+
+	if (old_bits >= TABLE_MAX_BITS || api->live + api->dead <= old_n)
+		return;
+	nt = calloc(old_n * 2, sizeof(*nt));
+	if (!nt)
+		return;
+	api->table = nt;
+	api->table_bits = old_bits + 1;
+	for (size_t i = 0; i < old_n; i++) {
+		struct flow *f, *next;
+
+		for (f = old[i]; f; f = next) {
+			struct flow **b = bucket(api, f->id);
+
+			next = f->hnext;
+			f->hnext = *b;
+			*b = f;
+		}
+	}
+	free(old);
+}
+
+static void table_remove(struct tg_flowapi *api, struct flow *f)
+{
+	struct flow **p;
+
+	for (p = bucket(api, f->id); *p; p = &(*p)->hnext)
+		if (*p == f) {
+			*p = f->hnext;
+			return;
+		}
+}
+
+/* --- flow lifecycle ----------------------------------------------------------------- */
+
+static struct flow *flow_new(struct tg_flowapi *api, uint32_t id)
+{
+	struct flow *f = calloc(1, sizeof(*f));
+	struct flow **b;
+
+	if (!f)
+		return NULL;
+	f->id = id;
+	f->send_credit = api->peer_window;
+	b = bucket(api, id);
+	f->hnext = *b;
+	*b = f;
+	api->live++;
+	table_grow(api);
+	return f;
+}
+
+/* A live flow the caller may act on: not a tombstone, not being forgotten. */
+static struct flow *flow_live(const struct tg_flowapi *api, uint32_t id)
+{
+	struct flow *f = table_find(api, id);
+
+	if (!f || (f->flags & (F_DEAD | F_GONE)))
+		return NULL;
+	return f;
+}
+
+static void flow_unqueue(struct tg_flowapi *api, struct flow *f)
+{
+	if (f->flags & F_CREDIT_Q)
+		TAILQ_REMOVE(&api->credit_q, f, credit_entry);
+	if (f->flags & F_WAIT_Q) {
+		TAILQ_REMOVE(&api->wait_q, f, wait_entry);
+		api->waiting--;
+	}
+	f->flags &= ~(uint32_t)(F_CREDIT_Q | F_WAIT_Q);
+}
+
+static void dead_free(struct tg_flowapi *api, struct flow *f)
+{
+	TAILQ_REMOVE(&api->dead_q, f, wait_entry);
+	table_remove(api, f);
+	api->dead--;
+	free(f);
+}
+
+/*
+ * Drops a live flow. With a tombstone, late messages stackd sent before it learnt are
+ * ignored silently; without one (stackd ended the flow itself) nothing more can come.
+ */
+static void flow_forget(struct tg_flowapi *api, struct flow *f, bool tombstone)
+{
+	flow_unqueue(api, f);
+	api->live--;
+	if (!tombstone) {
+		table_remove(api, f);
+		free(f);
+		return;
+	}
+	f->flags = F_DEAD;
+	f->udata = NULL;
+	TAILQ_INSERT_TAIL(&api->dead_q, f, wait_entry);
+	if (++api->dead > DEAD_MAX)
+		dead_free(api, TAILQ_FIRST(&api->dead_q));
+}
+
+static void forget_all(struct tg_flowapi *api)
+{
+	size_t n = (size_t)1 << api->table_bits;
+
+	for (size_t i = 0; i < n; i++) {
+		struct flow *f, *next;
+
+		for (f = api->table[i]; f; f = next) {
+			next = f->hnext;
+			free(f);
+		}
+		api->table[i] = NULL;
+	}
+	TAILQ_INIT(&api->credit_q);
+	TAILQ_INIT(&api->wait_q);
+	TAILQ_INIT(&api->dead_q);
+	api->live = api->dead = api->waiting = 0;
+}
+
+/* --- sending ------------------------------------------------------------------------ */
+
+/* Queued messages go out in this loop turn; inside the drain the link driver flushes. */
+static void kick(struct tg_flowapi *api)
+{
+	if (!api->in_drain)
+		tg_link_event_kick(api->lev);
+}
+
+static void send_ctl(struct tg_flowapi *api, uint16_t type, uint32_t flow, uint32_t arg)
+{
+	if (tg_link_send_copy(api->link, type, flow, arg, NULL, 0) < 0) {
+		api->stats.tx_errors++;
+		log_warnx("flowapi: link full, %s for flow %" PRIu32 " lost", tg_msg_name(type),
+		          flow);
+	}
+}
+
+/* One CREDIT per flow per loop turn, however many tg_flow_consumed() calls came before. */
+static void flush_credits(struct tg_flowapi *api)
+{
+	struct flow *f;
+
+	while ((f = TAILQ_FIRST(&api->credit_q)) != NULL) {
+		/* credit_pending <= rx_unacked <= TG_FLOWAPI_WINDOW: fits the 32-bit arg */
+		if (tg_link_send_copy(api->link, TG_MSG_CREDIT, f->id, (uint32_t)f->credit_pending,
+		                      NULL, 0) < 0)
+			return; /* the link is full: retried at the next drain */
+		f->rx_unacked -= f->credit_pending;
+		f->credit_pending = 0;
+		TAILQ_REMOVE(&api->credit_q, f, credit_entry);
+		f->flags &= ~(uint32_t)F_CREDIT_Q;
+	}
+}
+
+static void wait_for_slots(struct tg_flowapi *api, struct flow *f)
+{
+	if (!(f->flags & F_WAIT_Q)) {
+		TAILQ_INSERT_TAIL(&api->wait_q, f, wait_entry);
+		f->flags |= F_WAIT_Q;
+		api->waiting++;
+	}
+	/* The drain that follows arms slot_check. */
+	kick(api);
+}
+
+static void notify_writable(struct tg_flowapi *api, struct flow *f)
+{
+	if ((f->flags & (F_OPEN | F_TX_SHUT)) == F_OPEN && api->cbs.on_writable)
+		api->cbs.on_writable(api, f->id, api->arg);
+}
+
+/*
+ * Slots come back through the free ring, and the link driver may take them in silently while
+ * it prepares to sleep, after our drain ran. This check is activated by the drain and runs
+ * after it in the same loop turn, so no returned slot goes unnoticed; if none came back yet,
+ * the bell rings when they do (the driver announced sleep) and the next drain arms it again.
+ * Each waiting flow is called at most once per check, whatever its callback does.
+ */
+static void on_slot_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_flowapi *api = arg;
+	unsigned n = api->waiting;
+	struct flow *f;
+
+	while (n-- > 0 && (f = TAILQ_FIRST(&api->wait_q)) != NULL &&
+	       tg_link_free_slots(api->link) > 0) {
+		TAILQ_REMOVE(&api->wait_q, f, wait_entry);
+		f->flags &= ~(uint32_t)F_WAIT_Q;
+		api->waiting--;
+		notify_writable(api, f);
+	}
+}
+
+/* --- receiving ---------------------------------------------------------------------- */
+
+static void bad_msg(struct tg_flowapi *api, const struct tg_desc *d, const char *why)
+{
+	uint64_t n = ++api->stats.bad_msgs;
+
+	/* A hostile peer must not be able to flood the log. */
+	if (n <= BAD_LOG_FIRST || (n & (n - 1)) == 0)
+		log_warnx("flowapi: bad %s (flow %" PRIu32 ", len %" PRIu32 "): %s (%" PRIu64
+		          " so far)",
+		          tg_msg_name(d->type), d->flow, d->len, why, n);
+}
+
+/* Tells the caller the flow ended and forgets it; udata stays readable in the callback. */
+static void flow_end(struct tg_flowapi *api, struct flow *f, bool tombstone)
+{
+	uint32_t id = f->id;
+
+	f->flags |= F_GONE;
+	if (api->cbs.on_reset)
+		api->cbs.on_reset(api, id, api->arg);
+	flow_forget(api, f, tombstone);
+}
+
+/* stackd broke the protocol on this flow: reset it on both sides. */
+static void flow_abort(struct tg_flowapi *api, struct flow *f)
+{
+	send_ctl(api, TG_MSG_RESET, f->id, 0);
+	flow_end(api, f, true);
+}
+
+static int hello_accept(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct tg_msg_hello h;
+
+	if (tg_hello_check(api->link, d, TG_ROLE_STACKD, &h) < 0)
+		return -1;
+	if (h.window == 0) {
+		log_warnx("flowapi: stackd offers a window of 0 bytes");
+		return -1;
+	}
+	api->peer_window = h.window;
+	return 0;
+}
+
+/*
+ * The first good HELLO opens the link. A later one means stackd started over on this link:
+ * none of our flows exist for it any more, and it waits for our HELLO first.
+ */
+static void handle_hello(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	bool restart = api->ready;
+
+	if (hello_accept(api, d) < 0) {
+		api->stats.bad_msgs++;
+		return;
+	}
+	api->ready = true;
+	if (!restart)
+		return;
+	log_warnx("flowapi: stackd sent a new HELLO, dropping %u flows", api->live);
+	forget_all(api);
+	if (tg_hello_send(api->link, TG_ROLE_RELAYD, TG_FLOWAPI_WINDOW) < 0)
+		api->stats.tx_errors++;
+	if (api->cbs.on_peer_reset)
+		api->cbs.on_peer_reset(api, api->arg);
+}
+
+static bool addr_pair_ok(const struct tg_addr *src, const struct tg_addr *dst)
+{
+	return tg_addr_valid(src) && tg_addr_valid(dst) && src->family == dst->family;
+}
+
+static void handle_open(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct tg_msg_open m;
+	struct flow *f;
+
+	if (d->slot == TG_NO_SLOT || d->len != sizeof(m)) {
+		bad_msg(api, d, "wrong size");
+		return;
+	}
+	memcpy(&m, tg_link_peer_slot(api->link, d->slot), sizeof(m));
+	if (!addr_pair_ok(&m.src, &m.dst) || m.proto != IPPROTO_TCP) {
+		bad_msg(api, d, "bad address or protocol");
+		return;
+	}
+	if (d->arg != TG_OPEN_FAST && d->arg != TG_OPEN_CONSISTENT) {
+		bad_msg(api, d, "bad mode");
+		return;
+	}
+	f = table_find(api, d->flow);
+	if (f && !(f->flags & F_DEAD)) {
+		bad_msg(api, d, "flow id in use");
+		return;
+	}
+	if (f)
+		dead_free(api, f); /* stackd reuses an id we forgot: legitimate */
+	/* A refused flow still gets a tombstone: fast-mode DATA may follow its TCP_OPEN. */
+	f = flow_new(api, d->flow);
+	if (f && (api->live > TG_FLOWAPI_MAX_FLOWS || !api->cbs.on_tcp_open)) {
+		flow_forget(api, f, true);
+		f = NULL;
+	}
+	if (!f) {
+		api->stats.flows_rejected++;
+		send_ctl(api, TG_MSG_OPEN_RESULT, d->flow, TG_OPEN_REJECTED);
+		return;
+	}
+	api->stats.flows_opened++;
+	api->cbs.on_tcp_open(api, f->id, &m.src, &m.dst, (enum tg_open_mode)d->arg, api->arg);
+}
+
+/*
+ * Looks up the flow a message is about. NULL with the message dealt with when it is unknown
+ * (bad) or for a flow we already forgot (late, crossed in flight: ignored).
+ */
+static struct flow *msg_flow(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct flow *f = table_find(api, d->flow);
+
+	if (!f) {
+		bad_msg(api, d, "unknown flow");
+		return NULL;
+	}
+	if (f->flags & F_DEAD) {
+		api->stats.late_msgs++;
+		return NULL;
+	}
+	return f;
+}
+
+static void handle_data(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct flow *f;
+
+	if (d->slot == TG_NO_SLOT || d->len == 0) {
+		bad_msg(api, d, "no payload");
+		return;
+	}
+	if ((f = msg_flow(api, d)) == NULL)
+		return;
+	if (f->flags & F_RX_SHUT) {
+		bad_msg(api, d, "after SHUT_WR");
+		flow_abort(api, f);
+		return;
+	}
+	if (f->rx_unacked + d->len > TG_FLOWAPI_WINDOW) {
+		api->stats.credit_errors++;
+		log_warnx("flowapi: flow %" PRIu32 ": stackd sent %" PRIu32 " bytes with %" PRIu64
+		          " of %u unacknowledged, resetting",
+		          f->id, d->len, f->rx_unacked, TG_FLOWAPI_WINDOW);
+		flow_abort(api, f);
+		return;
+	}
+	f->rx_unacked += d->len;
+	if (api->cbs.on_data)
+		api->cbs.on_data(api, f->id, tg_link_peer_slot(api->link, d->slot), d->len,
+		                 api->arg);
+	else
+		tg_flow_consumed(api, f->id, d->len);
+}
+
+static void handle_credit(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct flow *f;
+
+	if (d->slot != TG_NO_SLOT) {
+		bad_msg(api, d, "unexpected payload");
+		return;
+	}
+	if ((f = msg_flow(api, d)) == NULL || d->arg == 0)
+		return;
+	if (d->arg > api->peer_window - f->send_credit) {
+		/* More than we ever sent: keep within the window it announced. */
+		bad_msg(api, d, "credit beyond the window");
+		f->send_credit = api->peer_window;
+	} else
+		f->send_credit += d->arg;
+	notify_writable(api, f);
+}
+
+static void handle_shut_wr(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct flow *f;
+
+	if (d->slot != TG_NO_SLOT) {
+		bad_msg(api, d, "unexpected payload");
+		return;
+	}
+	if ((f = msg_flow(api, d)) == NULL)
+		return;
+	if (f->flags & F_RX_SHUT) {
+		bad_msg(api, d, "repeated");
+		return;
+	}
+	f->flags |= F_RX_SHUT;
+	if (api->cbs.on_shut_wr)
+		api->cbs.on_shut_wr(api, f->id, api->arg);
+}
+
+static void handle_reset(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct flow *f;
+
+	if (d->slot != TG_NO_SLOT) {
+		bad_msg(api, d, "unexpected payload");
+		return;
+	}
+	if ((f = msg_flow(api, d)) == NULL)
+		return;
+	/* stackd forgot the flow already: nothing more can come for it. */
+	flow_end(api, f, false);
+}
+
+static void handle_udp(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	const uint8_t *p;
+	struct tg_msg_udp h;
+
+	if (d->slot == TG_NO_SLOT || d->len < sizeof(h)) {
+		bad_msg(api, d, "too short");
+		return;
+	}
+	p = tg_link_peer_slot(api->link, d->slot);
+	memcpy(&h, p, sizeof(h));
+	if (!addr_pair_ok(&h.src, &h.dst)) {
+		bad_msg(api, d, "bad address");
+		return;
+	}
+	if (api->cbs.on_udp)
+		api->cbs.on_udp(api, d->flow, &h.src, &h.dst, p + sizeof(h), d->len - sizeof(h),
+		                api->arg);
+}
+
+static void dispatch(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	/* tg_hello_check() hands the slot back itself. */
+	if (d->type == TG_MSG_HELLO) {
+		handle_hello(api, d);
+		return;
+	}
+	if (!api->ready)
+		bad_msg(api, d, "before HELLO");
+	else if (d->type == TG_MSG_TCP_OPEN)
+		handle_open(api, d);
+	else if (d->type == TG_MSG_DATA)
+		handle_data(api, d);
+	else if (d->type == TG_MSG_CREDIT)
+		handle_credit(api, d);
+	else if (d->type == TG_MSG_SHUT_WR)
+		handle_shut_wr(api, d);
+	else if (d->type == TG_MSG_RESET)
+		handle_reset(api, d);
+	else if (d->type == TG_MSG_UDP)
+		handle_udp(api, d);
+	else
+		bad_msg(api, d, "unexpected type");
+	/* Every handler is done with the payload (callbacks do not keep it). */
+	if (d->slot != TG_NO_SLOT)
+		tg_link_release(api->link, d->slot);
+}
+
+static unsigned drain(struct tg_link_end *end, unsigned budget, void *arg)
+{
+	struct tg_flowapi *api = arg;
+	struct tg_desc d[TG_LINK_BURST];
+	unsigned total = 0, n;
+
+	api->in_drain = true;
+	flush_credits(api);
+	while (total < budget) {
+		unsigned max = budget - total < TG_LINK_BURST ? budget - total : TG_LINK_BURST;
+
+		if ((n = tg_link_recv(end, d, max)) == 0)
+			break;
+		for (unsigned i = 0; i < n; i++)
+			dispatch(api, &d[i]);
+		total += n;
+	}
+	flush_credits(api);
+	if (api->waiting > 0)
+		event_active(api->slot_check, EV_TIMEOUT, 0);
+	api->in_drain = false;
+	return total;
+}
+
+/* --- public ------------------------------------------------------------------------- */
+
+struct tg_flowapi *tg_flowapi_new(struct event_base *base, struct tg_link_end *link,
+                                  const struct tg_flowapi_cbs *cbs, void *arg)
+{
+	struct tg_flowapi *api = calloc(1, sizeof(*api));
+
+	if (!api)
+		return NULL;
+	api->base = base;
+	api->link = link;
+	api->cbs = *cbs;
+	api->arg = arg;
+	api->slot_size = tg_link_slot_size(link);
+	api->table_bits = TABLE_MIN_BITS;
+	api->table = calloc((size_t)1 << api->table_bits, sizeof(*api->table));
+	/* Flow ids are stackd's choice: a secret seed keeps it from lining up our chains. */
+	if (getrandom(&api->seed, sizeof(api->seed), GRND_NONBLOCK) != sizeof(api->seed))
+		api->seed = 0;
+	TAILQ_INIT(&api->credit_q);
+	TAILQ_INIT(&api->wait_q);
+	TAILQ_INIT(&api->dead_q);
+	api->slot_check = event_new(base, -1, 0, on_slot_check, api);
+	if (!api->table || !api->slot_check ||
+	    tg_hello_send(link, TG_ROLE_RELAYD, TG_FLOWAPI_WINDOW) < 0)
+		goto fail;
+	/* The driver runs a drain at once: our HELLO leaves in the first loop turn. */
+	api->lev = tg_link_event_new(base, link, drain, api);
+	if (!api->lev)
+		goto fail;
+	return api;
+fail:
+	log_warnx("flowapi: cannot set up");
+	tg_flowapi_free(api);
+	return NULL;
+}
+
+void tg_flowapi_free(struct tg_flowapi *api)
+{
+	if (!api)
+		return;
+	if (api->lev)
+		tg_link_event_free(api->lev);
+	if (api->slot_check)
+		event_free(api->slot_check);
+	if (api->table) {
+		forget_all(api);
+		free(api->table);
+	}
+	free(api);
+}
+
+const struct tg_flowapi_stats *tg_flowapi_stats(const struct tg_flowapi *api)
+{
+	return &api->stats;
+}
+
+unsigned tg_flowapi_flow_count(const struct tg_flowapi *api)
+{
+	return api->live;
+}
+
+int tg_flowapi_ready(const struct tg_flowapi *api)
+{
+	return api->ready;
+}
+
+void tg_flow_set_udata(struct tg_flowapi *api, uint32_t flow, void *udata)
+{
+	struct flow *f = flow_live(api, flow);
+
+	if (f)
+		f->udata = udata;
+}
+
+void *tg_flow_udata(const struct tg_flowapi *api, uint32_t flow)
+{
+	struct flow *f = table_find(api, flow);
+
+	return f && !(f->flags & F_DEAD) ? f->udata : NULL;
+}
+
+void tg_flow_open_result(struct tg_flowapi *api, uint32_t flow, enum tg_open_result result)
+{
+	struct flow *f = flow_live(api, flow);
+
+	if (!f || (f->flags & F_ANSWERED))
+		return;
+	if ((unsigned)result >= TG_OPEN_RESULT_MAX)
+		result = TG_OPEN_REJECTED;
+	send_ctl(api, TG_MSG_OPEN_RESULT, flow, result);
+	f->flags |= F_ANSWERED;
+	if (result == TG_OPEN_OK)
+		f->flags |= F_OPEN;
+	else
+		flow_forget(api, f, true); /* stackd ends the flow on a failed open */
+	kick(api);
+}
+
+size_t tg_flow_send(struct tg_flowapi *api, uint32_t flow, const void *data, size_t len)
+{
+	struct flow *f = flow_live(api, flow);
+	size_t want, taken = 0;
+
+	if (!f || (f->flags & (F_OPEN | F_TX_SHUT)) != F_OPEN)
+		return 0;
+	want = len < f->send_credit ? len : (size_t)f->send_credit;
+	while (taken < want) {
+		uint32_t chunk =
+		        want - taken < api->slot_size ? (uint32_t)(want - taken) : api->slot_size;
+		struct tg_desc d = {.len = chunk, .flow = flow, .type = TG_MSG_DATA};
+
+		d.slot = tg_link_alloc(api->link);
+		if (d.slot == TG_NO_SLOT) {
+			wait_for_slots(api, f);
+			break;
+		}
+		memcpy(tg_link_slot(api->link, d.slot), (const uint8_t *)data + taken, chunk);
+		if (tg_link_send(api->link, &d) < 0) {
+			tg_link_unalloc(api->link, d.slot);
+			wait_for_slots(api, f);
+			break;
+		}
+		taken += chunk;
+	}
+	f->send_credit -= taken;
+	if (taken > 0)
+		kick(api);
+	return taken;
+}
+
+size_t tg_flow_send_window(struct tg_flowapi *api, uint32_t flow)
+{
+	struct flow *f = flow_live(api, flow);
+
+	if (!f || (f->flags & (F_OPEN | F_TX_SHUT)) != F_OPEN)
+		return 0;
+	return (size_t)f->send_credit;
+}
+
+void tg_flow_consumed(struct tg_flowapi *api, uint32_t flow, size_t bytes)
+{
+	struct flow *f = flow_live(api, flow);
+	uint64_t unconsumed;
+
+	if (!f || bytes == 0)
+		return;
+	unconsumed = f->rx_unacked - f->credit_pending;
+	if (bytes > unconsumed) {
+		log_warnx("flowapi: flow %" PRIu32 ": %zu bytes consumed, %" PRIu64 " received",
+		          flow, bytes, unconsumed);
+		bytes = (size_t)unconsumed;
+	}
+	if (f->flags & F_RX_SHUT) {
+		/* stackd sends nothing more: the window needs no reopening. */
+		f->rx_unacked -= bytes;
+		return;
+	}
+	f->credit_pending += bytes;
+	if (!(f->flags & F_CREDIT_Q) && f->credit_pending > 0) {
+		TAILQ_INSERT_TAIL(&api->credit_q, f, credit_entry);
+		f->flags |= F_CREDIT_Q;
+		kick(api);
+	}
+}
+
+void tg_flow_shut_wr(struct tg_flowapi *api, uint32_t flow)
+{
+	struct flow *f = flow_live(api, flow);
+
+	if (!f || (f->flags & (F_OPEN | F_TX_SHUT)) != F_OPEN)
+		return;
+	send_ctl(api, TG_MSG_SHUT_WR, flow, 0);
+	f->flags |= F_TX_SHUT;
+	kick(api);
+}
+
+void tg_flow_reset(struct tg_flowapi *api, uint32_t flow)
+{
+	struct flow *f = flow_live(api, flow);
+
+	if (!f)
+		return;
+	send_ctl(api, TG_MSG_RESET, flow, 0);
+	flow_forget(api, f, true);
+	kick(api);
+}
+
+void tg_flow_close(struct tg_flowapi *api, uint32_t flow)
+{
+	struct flow *f = flow_live(api, flow);
+	uint32_t both = F_OPEN | F_RX_SHUT | F_TX_SHUT;
+
+	if (!f)
+		return;
+	if ((f->flags & both) != both || f->rx_unacked != f->credit_pending) {
+		/* A close that would lose bytes or cut a direction short is an abort. */
+		log_warnx("flowapi: flow %" PRIu32 " closed before both sides finished, resetting",
+		          flow);
+		tg_flow_reset(api, flow);
+		return;
+	}
+	send_ctl(api, TG_MSG_CLOSED, flow, 0);
+	flow_forget(api, f, true);
+	kick(api);
+}
+
+int tg_flow_send_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
+                     const struct tg_addr *dst, const void *data, size_t len)
+{
+	struct tg_msg_udp h = {.src = *src, .dst = *dst};
+	struct tg_desc d = {.flow = flow, .type = TG_MSG_UDP};
+	uint8_t *p;
+
+	if (!api->ready || !addr_pair_ok(src, dst)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len > api->slot_size - sizeof(h)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if ((d.slot = tg_link_alloc(api->link)) == TG_NO_SLOT) {
+		api->stats.udp_dropped++;
+		errno = ENOBUFS;
+		return -1;
+	}
+	p = tg_link_slot(api->link, d.slot);
+	memcpy(p, &h, sizeof(h));
+	memcpy(p + sizeof(h), data, len);
+	d.len = (uint32_t)(sizeof(h) + len);
+	if (tg_link_send(api->link, &d) < 0) {
+		tg_link_unalloc(api->link, d.slot);
+		api->stats.udp_dropped++;
+		errno = ENOBUFS;
+		return -1;
+	}
+	kick(api);
+	return 0;
+}

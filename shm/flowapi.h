@@ -20,6 +20,11 @@
 #include "addr.h"
 #include "proto.h"
 
+/* The per-flow receive window this side offers stackd, announced in its HELLO. */
+#define TG_FLOWAPI_WINDOW (256u * 1024u)
+/* Flows tracked at once; a TCP_OPEN beyond this is answered TG_OPEN_REJECTED. */
+#define TG_FLOWAPI_MAX_FLOWS 65536u
+
 struct event_base;
 struct tg_link_end;
 struct tg_flowapi;
@@ -46,9 +51,12 @@ struct tg_flowapi_cbs {
 
 struct tg_flowapi_stats {
 	uint64_t flows_opened;
-	uint64_t bad_msgs;      /* malformed or out-of-state messages, dropped */
-	uint64_t credit_errors; /* stackd sent beyond its credit: flow reset */
-	uint64_t udp_dropped;   /* no slot for a datagram */
+	uint64_t bad_msgs;       /* malformed or out-of-state messages, dropped */
+	uint64_t credit_errors;  /* stackd sent beyond its credit: flow reset */
+	uint64_t udp_dropped;    /* no slot for a datagram */
+	uint64_t flows_rejected; /* TCP_OPEN beyond TG_FLOWAPI_MAX_FLOWS */
+	uint64_t late_msgs;      /* for a flow we just forgot: crossed in flight, ignored */
+	uint64_t tx_errors;      /* the link refused a message (peer stopped consuming) */
 };
 
 struct tg_flowapi *tg_flowapi_new(struct event_base *base, struct tg_link_end *link,
@@ -57,6 +65,15 @@ void tg_flowapi_free(struct tg_flowapi *api);
 const struct tg_flowapi_stats *tg_flowapi_stats(const struct tg_flowapi *api);
 /* Number of flows the API still tracks (for leak checks). */
 unsigned tg_flowapi_flow_count(const struct tg_flowapi *api);
+/* True once stackd's HELLO was accepted; before that no flow can exist. */
+int tg_flowapi_ready(const struct tg_flowapi *api);
+
+/*
+ * One pointer of the caller's per flow, so that callbacks find their own state without a
+ * second table. Readable until the flow is forgotten, including inside on_reset().
+ */
+void tg_flow_set_udata(struct tg_flowapi *api, uint32_t flow, void *udata);
+void *tg_flow_udata(const struct tg_flowapi *api, uint32_t flow);
 
 void tg_flow_open_result(struct tg_flowapi *api, uint32_t flow, enum tg_open_result result);
 /* Returns bytes taken (0..len); 0 also when the flow has no credit or no slot is free. */

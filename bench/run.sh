@@ -1,0 +1,556 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2046 # bash -c scripts expand in the inner shell; record's fields split on purpose
+# tungate's benchmark: every figure measured through tungate and over the kernel's own path in
+# the same run, reported as a ratio to the kernel path, beside its target (docs/benchmarks.md).
+#
+#   sudo bench/run.sh [--quick] [--bin-dir DIR] [--kernel-only] [--profile] [--no-deps]
+#
+#   --quick        1 run per figure, short durations (development; under 2 minutes)
+#   --bin-dir DIR  use the tungate binaries in DIR instead of building build-bench/
+#   --kernel-only  measure only the kernel path (tungate figures are reported as not run)
+#   --profile      also record a perf profile of stackd and relayd during a 1-stream upload
+#                  (bench/results/profile.txt; needs linux-perf)
+#   --no-deps      do not run bench/deps.sh (apt) first
+#   --conns N      idle connections for the memory and "bulk among idle" figures (10000)
+#
+# Topology: tests/e2e/lib.sh's three namespaces (client, gateway, server; 198.18.0.0/15 only,
+# no route outside). Kernel path: client -veth- gateway (ip_forward) -veth- server. tungate:
+# client -TUN- tungate in the gateway -veth- server. The client namespace is made anew for
+# every phase; servers (iperf3, nginx, hold_conns.py) live in the server namespace for the
+# whole run. Every load is bounded by a duration and by `timeout`; lib.sh's watchdog bounds the
+# whole run; the EXIT trap removes the namespaces, every process in them and the temp dir.
+#
+# Output: bench/results/latest.{json,md,png}; the Markdown table is printed too.
+# Exit: 0 when every measurement ran (targets not met do not fail the run), 1 otherwise.
+set -uo pipefail
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+OUT=$BENCH_DIR/results
+QUICK=0 BIN_DIR='' KERNEL_ONLY=0 PROFILE=0 DEPS=1 CONNS=10000 SMALL_CONNS=1000
+LARGE_MTUS=(65520 9000)
+
+usage() { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; }
+while (($#)); do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--bin-dir) BIN_DIR=$(cd "$2" && pwd) || exit 1; shift ;;
+	--kernel-only) KERNEL_ONLY=1 ;;
+	--profile) PROFILE=1 ;;
+	--no-deps) DEPS=0 ;;
+	--conns) CONNS=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "bench/run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+if ! [[ $CONNS =~ ^[0-9]+$ ]] || ((CONNS <= SMALL_CONNS)); then
+	echo "--conns must be a number > $SMALL_CONNS" >&2
+	exit 2
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "bench/run.sh: needs root (network namespaces, TUN): sudo $0" >&2
+	exit 1
+fi
+if ((DEPS)); then
+	"$BENCH_DIR/deps.sh" || { echo "bench/run.sh: bench/deps.sh failed" >&2; exit 1; }
+fi
+for t in iperf3 wrk nginx gnuplot python3 ip timeout; do
+	command -v "$t" >/dev/null || { echo "bench/run.sh: $t missing: run bench/deps.sh" >&2; exit 1; }
+done
+
+if ((QUICK)); then
+	REPS=1 T_TCP=1 T_UDP=1 T_WRK=1
+	export TG_E2E_DEADLINE=${TG_E2E_DEADLINE:-420}
+else
+	REPS=3 T_TCP=3 T_UDP=3 T_WRK=4
+	export TG_E2E_DEADLINE=${TG_E2E_DEADLINE:-1500}
+fi
+PY=python3
+REPORT=$BENCH_DIR/report.py
+HOLD=$BENCH_DIR/hold_conns.py
+IPERF_TCP_PORT=5201 IPERF_UDP_PORT=5202 HTTP_PORT=8080 HOLD_PORT=9100
+CLK_TCK=$(getconf CLK_TCK)
+MAX_FLOWS=$((CONNS + 6000))
+RUN_T0=$SECONDS
+ERRORS=0
+
+# The holders and servers need many fds; children inherit this.
+ulimit -Hn 1048576 2>/dev/null
+ulimit -Sn 1048576 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+
+# shellcheck source=tests/e2e/lib.sh disable=SC1091
+. "$REPO/tests/e2e/lib.sh"
+
+say() { tg_say "$*" >&2; }
+bench_error() {
+	ERRORS=$((ERRORS + 1))
+	say "ERROR: $*"
+}
+
+# ---- build -----------------------------------------------------------------------------------
+TG_BUILD_NOTE=
+if ((KERNEL_ONLY == 0)) && [[ -z $BIN_DIR ]]; then
+	say "building tungate into build-bench/ (RelWithDebInfo, no tests)"
+	if "$REPO/scripts/build.sh" "$REPO/build-bench" -DTG_TESTS=OFF >"${TMPDIR:-/tmp}/tgbench-build.$$.log" 2>&1; then
+		BIN_DIR=$REPO/build-bench/bin
+	else
+		tail -n 30 "${TMPDIR:-/tmp}/tgbench-build.$$.log" >&2
+		TG_BUILD_NOTE="build failed"
+		bench_error "build of tungate failed: tungate figures are not run"
+		KERNEL_ONLY=1
+	fi
+	rm -f "${TMPDIR:-/tmp}/tgbench-build.$$.log"
+fi
+
+tg_init tgbench "$$"
+RAW=$TG_TMP/raw.jsonl
+: >"$RAW"
+SEQ=0
+PERF_PID=
+
+bench_cleanup() {
+	local rc=$?
+	[[ -n $PERF_PID ]] && kill -INT "$PERF_PID" 2>/dev/null && wait "$PERF_PID" 2>/dev/null
+	(exit "$rc")
+	tg_cleanup
+}
+trap bench_cleanup EXIT
+
+tg_topology
+for ns in "$TG_NS_GW" "$TG_NS_SERVER"; do
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
+	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1
+	ip netns exec "$ns" sysctl -qw net.core.somaxconn=65535
+	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_max_syn_backlog=65535
+done
+
+# record KEY=VALUE... [--iperf FILE | --wrk FILE | --json FILE]: one line of raw results
+record() { "$PY" "$REPORT" record "$RAW" phase="$CUR_PATH" mtu="$CUR_MTU" "$@"; }
+
+# ---- servers in the server namespace ---------------------------------------------------------
+declare -A SRV_PID
+srv() { ip netns exec "$TG_NS_SERVER" "$@"; }
+
+start_iperf_server() { # PORT
+	local port=$1
+	srv iperf3 -s -B "$TG_SERVER_ADDR" -p "$port" >"$TG_TMP/iperf3-s.$port.log" 2>&1 &
+	SRV_PID[iperf$port]=$!
+	TG_PIDS+=("$!")
+	tg_wait_for 10 "iperf3 server on $port" tg_listening "$TG_NS_SERVER" "$TG_SERVER_ADDR" "$port" ||
+		fail "iperf3 server did not start on port $port"
+}
+restart_iperf_server() { # PORT: after a failed run the server may still wait for its client
+	local port=$1 pid=${SRV_PID[iperf$1]:-}
+	if [[ -n $pid ]]; then
+		kill -TERM "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	start_iperf_server "$port"
+}
+
+start_nginx() {
+	local d=$TG_TMP/nginx
+	mkdir -p "$d/tmp"
+	cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; multi_accept on; }
+http {
+	access_log off;
+	client_body_temp_path $d/tmp/body;
+	proxy_temp_path $d/tmp/proxy;
+	fastcgi_temp_path $d/tmp/fastcgi;
+	uwsgi_temp_path $d/tmp/uwsgi;
+	scgi_temp_path $d/tmp/scgi;
+	keepalive_requests 100000000;
+	keepalive_timeout 120s;
+	server {
+		listen $TG_SERVER_ADDR:$HTTP_PORT backlog=4096;
+		location / { return 200 "tungate bench\n"; }
+	}
+}
+EOF
+	srv nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
+	SRV_PID[nginx]=$!
+	TG_PIDS+=("$!")
+	tg_wait_for 10 "nginx" tg_listening "$TG_NS_SERVER" "$TG_SERVER_ADDR" "$HTTP_PORT" ||
+		{ cat "$d/error.log" "$d/stdout.log" >&2; fail "nginx did not start"; }
+}
+
+start_hold_server() {
+	srv "$PY" "$HOLD" serve --bind "$TG_SERVER_ADDR" --port "$HOLD_PORT" \
+		--duration "$TG_E2E_DEADLINE" --status "$TG_TMP/hold-server.json" 2>"$TG_TMP/hold-server.log" &
+	SRV_PID[hold]=$!
+	TG_PIDS+=("$!")
+	tg_wait_for 10 "hold_conns server" tg_listening "$TG_NS_SERVER" "$TG_SERVER_ADDR" "$HOLD_PORT" ||
+		fail "hold_conns.py serve did not start"
+}
+hold_server_open() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["open"])' "$TG_TMP/hold-server.json" 2>/dev/null || echo 0; }
+
+start_iperf_server "$IPERF_TCP_PORT"
+start_iperf_server "$IPERF_UDP_PORT"
+start_nginx
+start_hold_server
+
+# ---- gateway phases --------------------------------------------------------------------------
+CUR_PATH=none CUR_MTU=0
+declare -A CHILD # name -> pid (tungate's children)
+
+stop_phase() {
+	case $CUR_PATH in
+	tungate) tg_stop_gateway ;;
+	kernel)
+		ip -n "$TG_NS_SERVER" route del "$TG_CLIENT_NET" 2>/dev/null
+		ip netns exec "$TG_NS_GW" sysctl -qw net.ipv4.ip_forward=0
+		;;
+	esac
+	# Takes the TUN or the kernel path's veth with it, and every client process.
+	tg_del_ns "$TG_NS_CLIENT"
+	CUR_PATH=none CUR_MTU=0
+	CHILD=()
+}
+
+find_children() {
+	local pid comm i
+	for ((i = 0; i < 50; i++)); do
+		CHILD=()
+		while read -r pid comm; do
+			case $comm in tunio | stackd | relayd) CHILD[$comm]=$pid ;; esac
+		done < <(ps -o pid=,comm= --ppid "$TG_GW_PID" 2>/dev/null)
+		((${#CHILD[@]} == 3)) && return 0
+		sleep 0.1
+	done
+	return 1
+}
+children_text() { local n s=; for n in tunio stackd relayd; do s+="$n:${CHILD[$n]:-none} "; done; echo "${s% }"; }
+
+# Like lib.sh's tg_start_gateway, but a tungate that does not come up is an error of this
+# phase, not the end of the run.
+start_tungate() {
+	local -a cmd=("$BIN_DIR/tungate" --netns "$TG_NS_CLIENT" --tun-address "$TG_CLIENT_PREFIX" "$@")
+	echo "===== $(date +%T) ${cmd[*]}" >>"$TG_LOG"
+	say "starting tungate: ${cmd[*]}"
+	ip netns exec "$TG_NS_GW" "${cmd[@]}" </dev/null >>"$TG_LOG" 2>&1 &
+	TG_GW_PID=$!
+	local end=$((SECONDS + 20)) r
+	while :; do
+		tg_tun_ready
+		r=$?
+		((r == 0)) && break
+		if ((r == 2)); then
+			wait "$TG_GW_PID"
+			say "tungate exited (status $?) before its TUN was up"
+			TG_GW_PID=
+			tail -n 20 "$TG_LOG" >&2
+			return 1
+		fi
+		if ((SECONDS >= end)); then
+			say "no TUN up after 20 s"
+			tail -n 20 "$TG_LOG" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	TG_TUN=$(tg_find_tun)
+	ip -n "$TG_NS_CLIENT" route add "$TG_SERVER_NET" dev "$TG_TUN" || return 1
+	find_children || { say "tungate's children not found: $(children_text)"; return 1; }
+	say "tungate up: TUN $TG_TUN, $(ip -n "$TG_NS_CLIENT" -o link show dev "$TG_TUN" | grep -o 'mtu [0-9]*'), $(children_text)"
+}
+
+# start_phase kernel|tungate MTU
+start_phase() {
+	local path=$1 mtu=$2
+	stop_phase
+	tg_ns_add "$TG_NS_CLIENT"
+	ip netns exec "$TG_NS_CLIENT" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
+	ip -n "$TG_NS_GW" link set veth-srv mtu "$mtu" || return 1
+	ip -n "$TG_NS_SERVER" link set veth-gw mtu "$mtu" || return 1
+	if [[ $path == kernel ]]; then
+		# lib.sh's kernel path overwrites the log file: keep tungate's log of earlier phases.
+		cp "$TG_LOG" "$TG_TMP/log.keep" 2>/dev/null
+		TG_KERNEL_PATH=1
+		tg_start_gateway >&2
+		# shellcheck disable=SC2034 # lib.sh reads it
+		TG_KERNEL_PATH=0
+		cat "$TG_TMP/log.keep" >"$TG_LOG" 2>/dev/null
+		ip -n "$TG_NS_GW" link set veth-cli mtu "$mtu" || return 1
+		ip -n "$TG_NS_CLIENT" link set veth-gw mtu "$mtu" || return 1
+	else
+		start_tungate --mtu "$mtu" --max-flows "$MAX_FLOWS" --log-level warning || return 1
+	fi
+	CUR_PATH=$path CUR_MTU=$mtu
+	# The path must carry TCP before anything is measured.
+	tg_wait_for 10 "TCP through the $path path" \
+		tg_client timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$TG_SERVER_ADDR" "$HTTP_PORT" ||
+		{ say "no TCP through the $path path at MTU $mtu"; return 1; }
+}
+
+tungate_alive() { [[ $CUR_PATH != tungate ]] || { tg_gw_alive && [[ -d /proc/${CHILD[stackd]:-0} ]]; }; }
+
+# ---- CPU and memory sampling -----------------------------------------------------------------
+# CPU_* ticks: the three children (utime+stime) and the machine (/proc/stat).
+cpu_sample() { # PREFIX
+	local p=$1 n v busy sys
+	for n in tunio stackd relayd; do
+		v=0
+		if [[ -n ${CHILD[$n]:-} && -r /proc/${CHILD[$n]}/stat ]]; then
+			v=$(sed 's/^.*) //' "/proc/${CHILD[$n]}/stat" | awk '{print $12 + $13}')
+		fi
+		printf -v "${p}_$n" '%s' "$v"
+	done
+	read -r busy sys < <(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $4+$7+$8}' /proc/stat)
+	printf -v "${p}_busy" '%s' "$busy"
+	printf -v "${p}_sys" '%s' "$sys"
+}
+cpu_fields() { # the deltas between cpu_sample A and cpu_sample B, as record fields
+	local n a b
+	for n in tunio stackd relayd busy sys; do
+		a=A_$n b=B_$n
+		printf 'cpu_%s=%s ' "$n" $((${!b} - ${!a}))
+	done
+	printf 'clk_tck=%s children=%s' "$CLK_TCK" "$(children_text | tr ' ' ',')"
+}
+
+mem_fields() { # rss_/pss_ fields (kB) of the three children
+	local n pid rss pss
+	for n in tunio stackd relayd; do
+		pid=${CHILD[$n]:-}
+		rss=-1 pss=-1
+		if [[ -n $pid && -r /proc/$pid/status ]]; then
+			rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+			pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null)
+		fi
+		printf 'rss_%s=%s pss_%s=%s ' "$n" "${rss:--1}" "$n" "${pss:--1}"
+	done
+	printf 'children=%s' "$(children_text | tr ' ' ',')"
+}
+
+# ---- measurements ----------------------------------------------------------------------------
+# iperf TEST REP PORT TIME [iperf3 args]: one iperf3 run from the client namespace.
+iperf() {
+	local test=$1 rep=$2 port=$3 t=$4
+	shift 4
+	local f=$TG_TMP/iperf.$((++SEQ)).json rc
+	cpu_sample A
+	tg_client timeout $((t + 20)) iperf3 -c "$TG_SERVER_ADDR" -p "$port" -t "$t" -J \
+		--connect-timeout 5000 "$@" >"$f" 2>"$f.err"
+	rc=$?
+	cpu_sample B
+	record test="$test" rep="$rep" rc="$rc" args="$*" $(cpu_fields) --iperf "$f" ||
+		{ bench_error "$CUR_PATH mtu $CUR_MTU $test: $(head -c 300 "$f.err") $(grep -m1 '"error"' "$f")"; rc=1; }
+	if ((rc != 0)); then
+		restart_iperf_server "$port"
+		return 1
+	fi
+}
+
+tcp_throughput() { # one round of the four TCP throughput figures
+	local rep=$1 s d
+	for s in 1 8; do
+		for d in up down; do
+			local -a a=(-P "$s")
+			[[ $d == down ]] && a+=(-R)
+			iperf "tcp_${s}_$d" "$rep" "$IPERF_TCP_PORT" "$T_TCP" "${a[@]}"
+		done
+	done
+}
+
+udp_tests() {
+	local rep len=$((CUR_MTU > 1500 ? 1400 : CUR_MTU - 100))
+	if [[ $CUR_PATH == tungate ]]; then
+		# Does UDP pass at all? A failure here is "not supported yet", not an error.
+		local f=$TG_TMP/udp-probe.json
+		if ! tg_client timeout 8 iperf3 -c "$TG_SERVER_ADDR" -p "$IPERF_UDP_PORT" -u -b 10M -l "$len" -t 1 \
+			-J --connect-timeout 3000 >"$f" 2>/dev/null ||
+			! "$PY" "$REPORT" udp-ok "$f"; then
+			say "UDP does not pass through tungate: reported as not supported yet"
+			record test=udp_supported value=0
+			restart_iperf_server "$IPERF_UDP_PORT"
+			return 0
+		fi
+		record test=udp_supported value=1
+	fi
+	for ((rep = 1; rep <= REPS; rep++)); do
+		iperf udp_200m "$rep" "$IPERF_UDP_PORT" "$T_UDP" -u -b 200M -l "$len"
+		iperf udp_max "$rep" "$IPERF_UDP_PORT" "$T_UDP" -u -b 0 -l "$len"
+	done
+}
+
+wrk_run() { # TEST REP wrk-args...
+	local test=$1 rep=$2
+	shift 2
+	local f=$TG_TMP/wrk.$((++SEQ)).txt rc
+	cpu_sample A
+	tg_client timeout $((T_WRK + 20)) wrk -d "${T_WRK}s" --timeout 5s "$@" \
+		"http://$TG_SERVER_ADDR:$HTTP_PORT/" >"$f" 2>&1
+	rc=$?
+	cpu_sample B
+	record test="$test" rep="$rep" rc="$rc" $(cpu_fields) --wrk "$f" ||
+		{ bench_error "$CUR_PATH $test: $(head -c 300 "$f")"; return 1; }
+}
+
+http_tests() {
+	local rep
+	for ((rep = 1; rep <= REPS; rep++)); do
+		wrk_run rr "$rep" -t1 -c1 --latency
+		wrk_run cps "$rep" -t2 -c64 -H 'Connection: close'
+	done
+}
+
+HOLD_PIDS=()
+HOLD_TOTAL=0
+# hold_open N NAME: N more idle connections from the client namespace to the hold server.
+hold_open() {
+	local n=$1 name=$2 ready=$TG_TMP/hold-$2.json est want i
+	rm -f "$ready"
+	tg_client "$PY" "$HOLD" hold --connect "$TG_SERVER_ADDR:$HOLD_PORT" --count "$n" \
+		--parallel 256 --timeout 90 --hold $((TG_E2E_DEADLINE)) --ready "$ready" 2>"$TG_TMP/hold-$name.log" &
+	HOLD_PIDS+=("$!")
+	TG_PIDS+=("$!")
+	tg_wait_for 100 "$n connections opened" test -s "$ready" || { bench_error "holder $name: no report"; return 1; }
+	est=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["established"])' "$ready")
+	HOLD_TOTAL=$((HOLD_TOTAL + est))
+	# The server must have them all too (through tungate: relayd's sockets exist).
+	want=$HOLD_TOTAL
+	for ((i = 0; i < 300; i++)); do
+		(($(hold_server_open) >= want)) && break
+		sleep 0.1
+	done
+	local open
+	open=$(hold_server_open)
+	say "$CUR_PATH: $name: $est of $n connections established by the client, $open open at the server"
+	record test=hold name="$name" requested="$n" client_total="$HOLD_TOTAL" server_open="$open" --json "$ready"
+}
+hold_release() {
+	local p i
+	for p in "${HOLD_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${HOLD_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	HOLD_PIDS=()
+	HOLD_TOTAL=0
+	for ((i = 0; i < 300; i++)); do
+		(($(hold_server_open) == 0)) && return 0
+		sleep 0.1
+	done
+	say "$CUR_PATH: $(hold_server_open) held connections still open at the server 30 s after release"
+}
+
+# Memory of the three (tungate only) idle and with idle connections, then one bulk flow with
+# CONNS idle connections open, then the same flow alone.
+idle_conns_tests() {
+	local rep
+	[[ $CUR_PATH == tungate ]] && { sleep 1; record test=mem stage=idle conns=0 $(mem_fields); }
+	hold_open "$SMALL_CONNS" small || return 1
+	[[ $CUR_PATH == tungate ]] && { sleep 1; record test=mem stage=small conns="$HOLD_TOTAL" $(mem_fields); }
+	hold_open $((CONNS - SMALL_CONNS)) large || return 1
+	[[ $CUR_PATH == tungate ]] && { sleep 1; record test=mem stage=large conns="$HOLD_TOTAL" $(mem_fields); }
+	for ((rep = 1; rep <= REPS; rep++)); do
+		iperf bulk_with_idle "$rep" "$IPERF_TCP_PORT" "$T_TCP" -P 1
+	done
+	hold_release
+	sleep 1
+	for ((rep = 1; rep <= REPS; rep++)); do
+		iperf bulk_alone "$rep" "$IPERF_TCP_PORT" "$T_TCP" -P 1
+	done
+}
+
+profile_stackd() {
+	command -v perf >/dev/null || { say "perf not installed: no profile"; return 0; }
+	local f=$TG_TMP/perf.data
+	perf record -F 999 -g -o "$f" -p "${CHILD[stackd]},${CHILD[relayd]},${CHILD[tunio]}" -- sleep $((T_TCP + 1)) \
+		>/dev/null 2>&1 &
+	PERF_PID=$!
+	sleep 0.3
+	tg_client timeout $((T_TCP + 20)) iperf3 -c "$TG_SERVER_ADDR" -p "$IPERF_TCP_PORT" -t "$T_TCP" >/dev/null 2>&1
+	wait "$PERF_PID"
+	PERF_PID=
+	{
+		echo "# perf profile of tunio, stackd, relayd during a 1-stream TCP upload through tungate, MTU $CUR_MTU"
+		perf report -i "$f" --no-children --sort comm,dso,symbol --stdio 2>/dev/null | grep -v '^$' | grep -E '^ +[0-9]' | head -60
+	} >"$OUT/profile.txt"
+	rm -f "$f"
+	say "profile written to $OUT/profile.txt"
+}
+
+# One whole phase at MTU 1500: everything.
+phase_full() { # PATH
+	start_phase "$1" 1500 || {
+		bench_error "$1 path at MTU 1500 did not come up"
+		CUR_PATH=$1 CUR_MTU=1500 record test=phase_failed
+		return 1
+	}
+	say "$1 path, MTU 1500: idle connections, memory, bulk flow"
+	idle_conns_tests
+	say "$1 path, MTU 1500: TCP throughput"
+	local rep
+	for ((rep = 1; rep <= REPS; rep++)); do tcp_throughput "$rep"; done
+	say "$1 path, MTU 1500: UDP"
+	udp_tests
+	say "$1 path, MTU 1500: HTTP request/response and connection rate"
+	http_tests
+	if [[ $1 == tungate ]]; then
+		record test=mem stage=after_load conns=0 $(mem_fields)
+		((PROFILE)) && profile_stackd
+		tungate_alive || bench_error "tungate or a child died during the MTU 1500 phase"
+	fi
+}
+
+phase_tput() { # PATH MTU
+	start_phase "$1" "$2" || { CUR_PATH=$1 CUR_MTU=$2 record test=phase_failed; return 1; }
+	say "$1 path, MTU $2: TCP throughput"
+	local rep
+	for ((rep = 1; rep <= REPS; rep++)); do tcp_throughput "$rep"; done
+	[[ $1 == tungate ]] && { tungate_alive || bench_error "tungate or a child died during the MTU $2 phase"; }
+	return 0
+}
+
+# tungate at a large MTU: the first of LARGE_MTUS that comes up and carries a short iperf3.
+pick_large_mtu() {
+	local m
+	for m in "${LARGE_MTUS[@]}"; do
+		if start_phase tungate "$m" &&
+			tg_client timeout 15 iperf3 -c "$TG_SERVER_ADDR" -p "$IPERF_TCP_PORT" -t 1 >/dev/null 2>&1 &&
+			tg_client timeout 15 iperf3 -c "$TG_SERVER_ADDR" -p "$IPERF_TCP_PORT" -t 1 -R >/dev/null 2>&1; then
+			echo "$m"
+			return 0
+		fi
+		say "tungate does not work at MTU $m"
+		restart_iperf_server "$IPERF_TCP_PORT"
+	done
+	return 1
+}
+
+# ---- the run ---------------------------------------------------------------------------------
+"$PY" "$REPORT" meta "$TG_TMP/meta.json" quick="$QUICK" reps="$REPS" t_tcp="$T_TCP" t_udp="$T_UDP" \
+	t_wrk="$T_WRK" conns="$CONNS" small_conns="$SMALL_CONNS" bin_dir="${BIN_DIR:-none}" \
+	kernel_only="$KERNEL_ONLY" build_note="$TG_BUILD_NOTE" \
+	git="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
+
+phase_full kernel
+LARGE_MTU=${LARGE_MTUS[0]}
+if ((KERNEL_ONLY == 0)); then
+	phase_full tungate
+	if m=$(pick_large_mtu); then
+		LARGE_MTU=$m
+		say "large MTU: $LARGE_MTU"
+		phase_tput tungate "$LARGE_MTU" || bench_error "tungate at MTU $LARGE_MTU"
+	else
+		bench_error "tungate works at none of the large MTUs ${LARGE_MTUS[*]}"
+		CUR_PATH=tungate CUR_MTU=${LARGE_MTUS[0]} record test=phase_failed
+	fi
+fi
+phase_tput kernel "$LARGE_MTU" || bench_error "kernel path at MTU $LARGE_MTU"
+stop_phase
+
+"$PY" "$REPORT" meta "$TG_TMP/meta.json" large_mtu="$LARGE_MTU" errors="$ERRORS" \
+	runtime_s=$((SECONDS - RUN_T0))
+mkdir -p "$OUT"
+cp "$TG_LOG" "$OUT/latest-tungate.log" 2>/dev/null
+"$PY" "$REPORT" report "$RAW" "$TG_TMP/meta.json" "$OUT" || bench_error "report failed"
+say "done in $((SECONDS - RUN_T0)) s, $ERRORS error(s)"
+((ERRORS == 0))

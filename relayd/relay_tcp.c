@@ -1,0 +1,394 @@
+/*
+ * One TCP flow, direct mode: a client connection terminated by stackd, relayed over one
+ * non-blocking socket to the original destination with a libevent bufferevent.
+ *
+ * Memory stays bounded in both directions:
+ *   client -> server: stackd may have one window (TG_FLOWAPI_WINDOW) in flight per flow. The
+ *     bytes sit in the bufferevent's output buffer and are acknowledged (tg_flow_consumed)
+ *     only as they leave it for the socket, so a slow server slows the client down.
+ *   server -> client: we read only while stackd gives credit, and at most READ_HIGH bytes
+ *     ahead; when credit or link slots run out, reading stops until on_writable().
+ *
+ * Closing follows TCP: each FIN is passed on once everything before it was delivered
+ * (client FIN -> shutdown(SHUT_WR) after the output buffer drained; server EOF -> SHUT_WR to
+ * stackd after everything read was sent). With both directions shut the flow is CLOSED.
+ * Errors on either side become resets on the other.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "relayd.h"
+
+#define READ_HIGH (64u * 1024u) /* bytes read from a server ahead of stackd's credit */
+
+enum relay_flow_flags {
+	RF_CONNECTED = 0x01,
+	RF_CLIENT_EOF = 0x02,  /* the client sent FIN (stackd's SHUT_WR) */
+	RF_SERVER_SHUT = 0x04, /* ... and we passed it on: shutdown(SHUT_WR) */
+	RF_SERVER_EOF = 0x08,  /* the server sent FIN */
+	RF_CLIENT_SHUT = 0x10, /* ... and we passed it on: tg_flow_shut_wr() */
+};
+
+struct relay_flow {
+	TAILQ_ENTRY(relay_flow) entry;
+	struct relayd *rd;
+	uint32_t id;
+	unsigned flags;
+	struct bufferevent *bev;
+	struct evbuffer_cb_entry *out_cb;
+	struct tg_addr src;
+	struct tg_addr dst;
+	uint64_t up;
+	uint64_t down;
+	struct timeval started;
+};
+
+static void relay_flow_free(struct relay_flow *rf, const char *how)
+{
+	struct relayd *rd = rf->rd;
+	char src[TG_ADDR_STRLEN], dst[TG_ADDR_STRLEN];
+	struct timeval now, took;
+
+	tg_flow_set_udata(rd->api, rf->id, NULL);
+	TAILQ_REMOVE(&rd->flows, rf, entry);
+	if (rf->bev) {
+		/* No more acknowledgements: the flow is over on link B. */
+		evbuffer_remove_cb_entry(bufferevent_get_output(rf->bev), rf->out_cb);
+		bufferevent_free(rf->bev);
+	}
+	rd->stats.flows_open--;
+	event_base_gettimeofday_cached(rd->base, &now);
+	timersub(&now, &rf->started, &took);
+	log_debug("flow %" PRIu32 " %s -> %s: %s, %" PRIu64 " bytes up, %" PRIu64 " down, %ld ms",
+	          rf->id, tg_addr_format(&rf->src, src, sizeof(src)),
+	          tg_addr_format(&rf->dst, dst, sizeof(dst)), how, rf->up, rf->down,
+	          (long)(took.tv_sec * 1000 + took.tv_usec / 1000));
+	free(rf);
+}
+
+/* The server failed (RST, write error): the client sees a reset too. */
+static void relay_abort(struct relay_flow *rf, const char *how)
+{
+	tg_flow_reset(rf->rd->api, rf->id);
+	rf->rd->stats.flows_reset++;
+	relay_flow_free(rf, how);
+}
+
+/* Closing with SO_LINGER 0 sends RST: the server learns the client aborted. */
+static void linger_zero(struct relay_flow *rf)
+{
+	struct linger l = {.l_onoff = 1, .l_linger = 0};
+	int fd = rf->bev ? bufferevent_getfd(rf->bev) : -1;
+
+	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) < 0)
+		log_warn("flow %" PRIu32 ": SO_LINGER", rf->id);
+}
+
+static void maybe_finish(struct relay_flow *rf)
+{
+	if ((rf->flags & (RF_SERVER_SHUT | RF_CLIENT_SHUT)) != (RF_SERVER_SHUT | RF_CLIENT_SHUT))
+		return;
+	tg_flow_close(rf->rd->api, rf->id);
+	rf->rd->stats.flows_closed++;
+	relay_flow_free(rf, "closed");
+}
+
+/* Passes the client's FIN on once every byte before it reached the socket. */
+static void server_maybe_shut(struct relay_flow *rf)
+{
+	unsigned want = RF_CONNECTED | RF_CLIENT_EOF;
+
+	if ((rf->flags & (want | RF_SERVER_SHUT)) != want)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(rf->bev)) > 0)
+		return;
+	if (shutdown(bufferevent_getfd(rf->bev), SHUT_WR) < 0) {
+		log_debug("flow %" PRIu32 ": shutdown: %s", rf->id, strerror(errno));
+		relay_abort(rf, "server gone");
+		return;
+	}
+	rf->flags |= RF_SERVER_SHUT;
+	maybe_finish(rf);
+}
+
+static void set_reading(struct bufferevent *bev, bool on)
+{
+	bool reading = (bufferevent_get_enabled(bev) & EV_READ) != 0;
+
+	if (on && !reading)
+		bufferevent_enable(bev, EV_READ);
+	else if (!on && reading)
+		bufferevent_disable(bev, EV_READ);
+}
+
+/*
+ * Moves what the server sent to stackd, as far as credit and link slots allow, one slot
+ * at a time. Reading goes on only while stackd can take more; on_writable() resumes it.
+ */
+static void pump_down(struct relay_flow *rf)
+{
+	struct relayd *rd = rf->rd;
+	struct evbuffer *in = bufferevent_get_input(rf->bev);
+	size_t len;
+
+	while ((len = evbuffer_get_length(in)) > 0) {
+		size_t n = tg_flow_send_window(rd->api, rf->id), taken;
+		unsigned char *p;
+
+		if (n > len)
+			n = len;
+		if (n > rd->chunk)
+			n = rd->chunk;
+		if (n == 0 || (p = evbuffer_pullup(in, (ssize_t)n)) == NULL)
+			break;
+		taken = tg_flow_send(rd->api, rf->id, p, n);
+		evbuffer_drain(in, taken);
+		rf->down += taken;
+		rd->stats.bytes_down += taken;
+		if (taken < n)
+			break;
+	}
+	if (evbuffer_get_length(in) == 0 && (rf->flags & RF_SERVER_EOF)) {
+		if (!(rf->flags & RF_CLIENT_SHUT)) {
+			tg_flow_shut_wr(rd->api, rf->id);
+			rf->flags |= RF_CLIENT_SHUT;
+			maybe_finish(rf);
+		}
+		return;
+	}
+	if (rf->flags & RF_SERVER_EOF)
+		return;
+	set_reading(rf->bev,
+	            evbuffer_get_length(in) == 0 && tg_flow_send_window(rd->api, rf->id) > 0);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	pump_down(arg);
+}
+
+/* The output buffer drained to the socket. */
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	server_maybe_shut(arg);
+}
+
+/* Bytes left the output buffer for the socket: stackd may send as many again. */
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct relay_flow *rf = arg;
+
+	if (info->n_deleted > 0)
+		tg_flow_consumed(rf->rd->api, rf->id, info->n_deleted);
+}
+
+static enum tg_open_result result_from_errno(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return TG_OPEN_REFUSED;
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+		return TG_OPEN_UNREACHABLE;
+	case ETIMEDOUT:
+		return TG_OPEN_TIMEOUT;
+	default:
+		return TG_OPEN_REFUSED;
+	}
+}
+
+/* Before the flow has a bufferevent: tell stackd and count it. */
+static void open_failed(struct relayd *rd, uint32_t flow, enum tg_open_result result)
+{
+	tg_flow_open_result(rd->api, flow, result);
+	rd->stats.connect_failed[result]++;
+}
+
+static void connect_failed(struct relay_flow *rf, enum tg_open_result result, int err)
+{
+	char how[64];
+
+	open_failed(rf->rd, rf->id, result);
+	snprintf(how, sizeof(how), "connect %s (%s)", tg_open_result_name(result),
+	         err ? strerror(err) : "no error");
+	relay_flow_free(rf, how);
+}
+
+static void connected(struct relay_flow *rf)
+{
+	rf->flags |= RF_CONNECTED;
+	/* The write timeout was the connect timeout; established flows have none. */
+	bufferevent_set_timeouts(rf->bev, NULL, NULL);
+	tg_flow_open_result(rf->rd->api, rf->id, TG_OPEN_OK);
+	bufferevent_enable(rf->bev, EV_READ);
+	/* A FIN that came with nothing before it (or while connecting) goes out now. */
+	server_maybe_shut(rf);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay_flow *rf = arg;
+	/* libevent leaves the socket error in errno (SO_ERROR for a failed connect). */
+	int err = errno;
+
+	if (!(rf->flags & RF_CONNECTED)) {
+		if (what & BEV_EVENT_CONNECTED)
+			connected(rf);
+		else if (what & BEV_EVENT_TIMEOUT)
+			connect_failed(rf, TG_OPEN_TIMEOUT, 0);
+		else
+			connect_failed(rf, result_from_errno(err), err);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		rf->flags |= RF_SERVER_EOF;
+		pump_down(rf);
+		return;
+	}
+	log_debug("flow %" PRIu32 ": server error: %s", rf->id, strerror(err));
+	relay_abort(rf, "server reset");
+}
+
+/*
+ * Our own socket() and connect() give the exact errno of a connect that fails at once;
+ * bufferevent_socket_connect() without an address then waits for a connect in progress
+ * (libevent reports an immediate refusal with no errno at all). The bufferevent's write
+ * timeout is the connect timeout.
+ */
+static struct bufferevent *start_connect(struct relay_flow *rf, enum tg_open_result *result,
+                                         int *err)
+{
+	struct relayd *rd = rf->rd;
+	struct sockaddr_storage ss;
+	struct bufferevent *bev;
+	socklen_t sslen;
+	int fd;
+
+	*result = TG_OPEN_REJECTED;
+	*err = 0;
+	if (tg_addr_to_sockaddr(&rf->dst, &ss, &sslen) < 0)
+		return NULL;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*err = errno;
+		log_warn("flow %" PRIu32 ": socket", rf->id);
+		return NULL;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0 && errno != EINPROGRESS) {
+		*err = errno;
+		*result = result_from_errno(errno);
+		close(fd);
+		return NULL;
+	}
+	bev = bufferevent_socket_new(rd->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		close(fd);
+		return NULL;
+	}
+	bufferevent_setcb(bev, on_read, on_write, on_event, rf);
+	bufferevent_setwatermark(bev, EV_READ, 0, READ_HIGH);
+	bufferevent_set_timeouts(bev, NULL, &rd->connect_timeout);
+	rf->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), on_output, rf);
+	if (!rf->out_cb || bufferevent_socket_connect(bev, NULL, 0) < 0) {
+		bufferevent_free(bev);
+		return NULL;
+	}
+	return bev;
+}
+
+void relay_tcp_open(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
+                    const struct tg_addr *dst)
+{
+	struct relay_flow *rf = calloc(1, sizeof(*rf));
+	enum tg_open_result result;
+	int err;
+
+	rd->stats.flows_total++;
+	if (!rf) {
+		open_failed(rd, flow, TG_OPEN_REJECTED);
+		return;
+	}
+	rf->rd = rd;
+	rf->id = flow;
+	rf->src = *src;
+	rf->dst = *dst;
+	event_base_gettimeofday_cached(rd->base, &rf->started);
+	TAILQ_INSERT_TAIL(&rd->flows, rf, entry);
+	rd->stats.flows_open++;
+	tg_flow_set_udata(rd->api, flow, rf);
+	rf->bev = start_connect(rf, &result, &err);
+	if (!rf->bev)
+		connect_failed(rf, result, err);
+}
+
+static struct relay_flow *flow_of(struct relayd *rd, uint32_t flow)
+{
+	return tg_flow_udata(rd->api, flow);
+}
+
+void relay_tcp_data(struct relayd *rd, uint32_t flow, const void *data, size_t len)
+{
+	struct relay_flow *rf = flow_of(rd, flow);
+
+	if (!rf)
+		return;
+	/* Copied: the slot goes back to stackd when this callback returns. */
+	if (bufferevent_write(rf->bev, data, len) < 0) {
+		log_warnx("flow %" PRIu32 ": out of memory", flow);
+		relay_abort(rf, "out of memory");
+		return;
+	}
+	rf->up += len;
+	rd->stats.bytes_up += len;
+}
+
+void relay_tcp_shut_wr(struct relayd *rd, uint32_t flow)
+{
+	struct relay_flow *rf = flow_of(rd, flow);
+
+	if (!rf)
+		return;
+	rf->flags |= RF_CLIENT_EOF;
+	server_maybe_shut(rf);
+}
+
+void relay_tcp_reset(struct relayd *rd, uint32_t flow)
+{
+	struct relay_flow *rf = flow_of(rd, flow);
+
+	if (!rf)
+		return;
+	linger_zero(rf);
+	rd->stats.flows_reset++;
+	relay_flow_free(rf, "reset by client");
+}
+
+void relay_tcp_writable(struct relayd *rd, uint32_t flow)
+{
+	struct relay_flow *rf = flow_of(rd, flow);
+
+	if (rf && (rf->flags & RF_CONNECTED))
+		pump_down(rf);
+}
+
+void relay_tcp_drop_all(struct relayd *rd)
+{
+	struct relay_flow *rf;
+
+	while ((rf = TAILQ_FIRST(&rd->flows)) != NULL) {
+		linger_zero(rf);
+		relay_abort(rf, "dropped");
+	}
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: sudo scripts/test.sh
+#   1. scripts/install-deps.sh (only what is missing)
+#   2. builds build/ (RelWithDebInfo) and build-asan/ (-DTG_SANITIZE=ON: ASan + UBSan)
+#   3. ctest --output-on-failure in each: unit tests, then the end-to-end tests (label e2e,
+#      as root in network namespaces of their own; skipped with a reason when not root)
+# Exits non-zero if any step fails. Extra arguments go to ctest (e.g. -L unit, -R tcp).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+
+if [[ $(id -u) -eq 0 ]]; then
+	scripts/install-deps.sh || { echo "test.sh: install-deps failed" >&2; exit 1; }
+else
+	echo "test.sh: not root: skipping install-deps; the end-to-end tests will be skipped (run: sudo $0)"
+fi
+
+failed=()
+start=$SECONDS
+for variant in build build-asan; do
+	args=()
+	[[ $variant == build-asan ]] && args=(-DTG_SANITIZE=ON)
+	echo "=== $variant: build ==="
+	if ! scripts/build.sh "$ROOT/$variant" "${args[@]}"; then
+		failed+=("$variant: build")
+		continue
+	fi
+	echo "=== $variant: ctest ==="
+	if ! (cd "$ROOT/$variant" && ctest --output-on-failure "$@"); then
+		failed+=("$variant: ctest")
+	fi
+done
+
+echo "=== test.sh: $((SECONDS - start))s ==="
+if ((${#failed[@]} > 0)); then
+	printf 'test.sh: FAILED: %s\n' "${failed[@]}"
+	exit 1
+fi
+echo "test.sh: all builds and tests passed"

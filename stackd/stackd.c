@@ -1,0 +1,199 @@
+/*
+ * stackd main: talks to tunio over link A (side 1) and to relayd over link B (side 0), and to
+ * nothing else. One libevent loop dispatches three things: link A's bell (packets in: lwIP
+ * input), link B's bell (flow messages: tcp_flow.c), and lwIP's timer.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "lwip/init.h"
+#include "lwip/timeouts.h"
+
+#include "fdarg.h"
+#include "link_event.h"
+#include "log.h"
+#include "proto.h"
+#include "stackd.h"
+
+struct stackd stackd;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: stackd --link-a MEMFD,BELL_SELF,BELL_PEER "
+	                "--link-b MEMFD,BELL_SELF,BELL_PEER --mtu N\n"
+	                "              [--max-flows N] [--log-level LEVEL]\n");
+	exit(2);
+}
+
+struct options {
+	struct tg_link_fds link_a;
+	struct tg_link_fds link_b;
+	unsigned long mtu;
+	unsigned long max_flows;
+	enum tg_log_level level;
+};
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+	        {"link-a", required_argument, NULL, 'a'},
+	        {"link-b", required_argument, NULL, 'b'},
+	        {"mtu", required_argument, NULL, 'm'},
+	        {"max-flows", required_argument, NULL, 'f'},
+	        {"log-level", required_argument, NULL, 'l'},
+	        {NULL, 0, NULL, 0},
+	};
+	bool have_a = false, have_b = false;
+	int ch;
+
+	o->mtu = 1500;
+	o->max_flows = 4096;
+	o->level = TG_LOG_INFO;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			if (tg_parse_link_fds(optarg, &o->link_a) < 0)
+				usage();
+			have_a = true;
+			break;
+		case 'b':
+			if (tg_parse_link_fds(optarg, &o->link_b) < 0)
+				usage();
+			have_b = true;
+			break;
+		case 'm':
+			if (tg_parse_uint(optarg, 576, 65535, &o->mtu) < 0)
+				usage();
+			break;
+		case 'f':
+			if (tg_parse_uint(optarg, 1, 1u << 24, &o->max_flows) < 0)
+				usage();
+			break;
+		case 'l':
+			if (log_parse_level(optarg, &o->level) < 0)
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (!have_a || !have_b || optind != argc)
+		usage();
+}
+
+static void on_lwip_timer(evutil_socket_t fd, short what, void *arg)
+{
+	sys_check_timeouts();
+	stackd_flush_links();
+	stackd_lwip_timer_update();
+}
+
+void stackd_lwip_timer_update(void)
+{
+	u32_t ms = sys_timeouts_sleeptime();
+	struct timeval tv;
+
+	if (ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE) {
+		evtimer_del(stackd.lwip_timer);
+		return;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(stackd.lwip_timer, &tv);
+}
+
+void stackd_flush_links(void)
+{
+	tg_link_flush(stackd.link_a);
+	tg_link_flush(stackd.link_b);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("signal %d: exiting", (int)sig);
+	event_base_loopbreak(stackd.base);
+}
+
+static struct tg_link_end *attach(const struct tg_link_fds *fds, int side, const char *name)
+{
+	struct tg_link_end *end = tg_link_attach(fds->memfd, side, fds->bell_self, fds->bell_peer);
+
+	if (!end)
+		fatalx("cannot attach to link %s", name);
+	return end;
+}
+
+static void log_counters(const struct stackd_counters *c)
+{
+	log_info("packets in %llu out %llu, flows total %llu refused %llu, drops: malformed %llu "
+	         "icmp-echo %llu no-slot %llu bad-msg %llu credit %llu",
+	         (unsigned long long)c->pkts_in, (unsigned long long)c->pkts_out,
+	         (unsigned long long)c->flows_total, (unsigned long long)c->flows_refused,
+	         (unsigned long long)c->drop_malformed, (unsigned long long)c->drop_icmp_echo,
+	         (unsigned long long)c->drop_no_slot_a, (unsigned long long)c->drop_bad_msg,
+	         (unsigned long long)c->credit_errors);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct event *sigterm, *sigint;
+
+	log_init("stackd", TG_LOG_INFO);
+	parse_args(argc, argv, &o);
+	log_setlevel(o.level);
+	signal(SIGPIPE, SIG_IGN);
+
+	stackd.mtu = (uint32_t)o.mtu;
+	stackd.max_flows = (uint32_t)o.max_flows;
+	stackd.link_a = attach(&o.link_a, 1, "A");
+	stackd.link_b = attach(&o.link_b, 0, "B");
+	if (tg_link_slot_size(stackd.link_a) < stackd.mtu)
+		fatalx("link A slots (%u bytes) are smaller than the MTU %u",
+		       tg_link_slot_size(stackd.link_a), stackd.mtu);
+
+	stackd.base = event_base_new();
+	if (!stackd.base)
+		fatalx("event_base_new");
+	lwip_init();
+	if (netif_link_init(&stackd) < 0)
+		fatalx("cannot set up the lwIP interface");
+	if (tcp_flow_init(&stackd) < 0)
+		fatalx("cannot set up the TCP listener");
+
+	if (tg_hello_send(stackd.link_a, TG_ROLE_STACKD, 0) < 0 ||
+	    tg_hello_send(stackd.link_b, TG_ROLE_STACKD, STACKD_WINDOW) < 0)
+		fatalx("cannot queue HELLO");
+	stackd_flush_links();
+
+	stackd.lwip_timer = evtimer_new(stackd.base, on_lwip_timer, NULL);
+	stackd.lev_a = tg_link_event_new(stackd.base, stackd.link_a, netif_link_drain, &stackd);
+	stackd.lev_b = tg_link_event_new(stackd.base, stackd.link_b, tcp_flow_drain, &stackd);
+	sigterm = evsignal_new(stackd.base, SIGTERM, on_signal, NULL);
+	sigint = evsignal_new(stackd.base, SIGINT, on_signal, NULL);
+	if (!stackd.lwip_timer || !stackd.lev_a || !stackd.lev_b || !sigterm || !sigint ||
+	    evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0)
+		fatalx("cannot set up events");
+	stackd_lwip_timer_update();
+
+	log_info("running: mtu %u, max %u flows", stackd.mtu, stackd.max_flows);
+	event_base_dispatch(stackd.base);
+
+	tcp_flow_shutdown_all();
+	stackd_flush_links();
+	log_counters(&stackd.ctr);
+	tg_link_event_free(stackd.lev_a);
+	tg_link_event_free(stackd.lev_b);
+	event_free(stackd.lwip_timer);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(stackd.base);
+	tg_link_detach(stackd.link_a);
+	tg_link_detach(stackd.link_b);
+	return 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * stackd: one lwIP instance (raw API, NO_SYS, single thread) between link A (packets, to and
+ * from tunio) and link B (flows, to and from relayd). It parses untrusted packets, so it has
+ * no sockets and no files; everything it learns arrives on the two links.
+ */
+#ifndef TG_STACKD_H
+#define TG_STACKD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bytebuf.h"
+#include "link.h"
+
+struct event_base;
+struct tg_link_event;
+struct tcp_pcb;
+struct netif;
+
+#define STACKD_WINDOW (256u * 1024u) /* per-flow, per-direction window on link B */
+
+/* Drops and events, one counter per reason; exported for stats and tests. */
+struct stackd_counters {
+	uint64_t pkts_in;
+	uint64_t pkts_out;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t drop_malformed; /* not an IPv4/IPv6 packet we can parse */
+	uint64_t drop_icmp_echo; /* echo requests: not relayed yet, never answered locally */
+	uint64_t drop_no_slot_a; /* link A full towards tunio: TCP retransmits */
+	uint64_t drop_bad_msg;   /* link B message that failed checks */
+	uint64_t flows_open;
+	uint64_t flows_total;
+	uint64_t flows_refused;     /* max_flows reached or no slot for TCP_OPEN */
+	uint64_t flows_reset_local; /* reset by the client or lwIP */
+	uint64_t flows_reset_relay; /* reset by relayd or a failed connect */
+	uint64_t credit_errors;     /* relayd sent beyond our window: flow reset */
+};
+
+struct stackd {
+	struct event_base *base;
+	struct tg_link_end *link_a;
+	struct tg_link_end *link_b;
+	struct tg_link_event *lev_a;
+	struct tg_link_event *lev_b;
+	struct event *lwip_timer;
+	struct netif *netif;
+	uint32_t mtu;
+	uint32_t max_flows;
+	uint32_t relay_window; /* relayd's HELLO.window: our initial send credit per flow */
+	bool hello_a;
+	bool hello_b;
+	struct stackd_counters ctr;
+};
+
+extern struct stackd stackd;
+
+/* netif_link.c: lwIP's network interface over link A. */
+int netif_link_init(struct stackd *sd);
+unsigned netif_link_drain(struct tg_link_end *end, unsigned budget, void *arg);
+
+/* tcp_flow.c: TCP flows between lwIP and link B. */
+int tcp_flow_init(struct stackd *sd);
+unsigned tcp_flow_drain(struct tg_link_end *end, unsigned budget, void *arg);
+void tcp_flow_retry_waiting(void);
+void tcp_flow_shutdown_all(void);
+
+/* Re-arms lwIP's timer after anything that may have added a timeout. */
+void stackd_lwip_timer_update(void);
+/* Pushes queued descriptors on both links out at the end of a unit of work. */
+void stackd_flush_links(void);
+
+#endif

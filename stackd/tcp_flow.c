@@ -1,0 +1,506 @@
+/*
+ * TCP flows: every connection lwIP accepts (any destination, see the accept-any patch)
+ * becomes a flow on link B. This file owns the mapping between lwIP pcbs and flow ids, and
+ * the flow control of both directions:
+ *
+ *   client -> relayd: lwIP's receive window is opened (tcp_recved) only when relayd grants
+ *   CREDIT, so at most one window per flow waits in stackd; bytes that have credit but no
+ *   link slot wait in `up` until slots come back.
+ *
+ *   relayd -> client: DATA goes into lwIP's send buffer as far as it fits; the rest waits in
+ *   `down`, which can never exceed the window stackd offered. CREDIT goes back as bytes
+ *   enter lwIP.
+ *
+ * A flow ends with RESET either way, or cleanly: SHUT_WR both ways, then relayd's CLOSED.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwip/ip_addr.h"
+#include "lwip/tcp.h"
+
+#include "flow_table.h"
+#include "log.h"
+#include "proto.h"
+#include "stackd.h"
+#include "tg_lwip.h"
+
+#define CREDIT_BATCH (STACKD_WINDOW / 4)
+
+struct tcp_flow {
+	uint32_t id;
+	struct tcp_pcb *pcb; /* NULL once lwIP freed it or we closed it */
+	/* client -> relayd */
+	struct tg_bytebuf up; /* received, not yet in a link slot */
+	uint32_t up_credit;   /* bytes relayd still accepts */
+	bool client_fin;      /* the client sent FIN */
+	bool shut_sent;       /* SHUT_WR went to relayd */
+	/* relayd -> client */
+	struct tg_bytebuf down; /* from relayd, not yet in lwIP */
+	uint32_t down_unacked;  /* bytes relayd sent that we have not credited yet */
+	uint32_t credit_due;    /* bytes that entered lwIP, to credit back */
+	bool relay_fin;         /* relayd sent SHUT_WR */
+	bool tx_shut;           /* we shut lwIP's sending side (FIN to the client) */
+	bool relay_closed;      /* relayd sent CLOSED */
+	bool waiting;           /* on the list of flows waiting for link B slots */
+	struct tcp_flow *wait_next;
+};
+
+static struct stackd *sd;
+static struct flow_table flows;
+static struct tcp_flow *wait_head;
+static uint32_t next_flow_id = 1;
+
+static void flow_free(struct tcp_flow *f);
+
+static void detach_pcb(struct tcp_flow *f)
+{
+	if (!f->pcb)
+		return;
+	tcp_arg(f->pcb, NULL);
+	tcp_recv(f->pcb, NULL);
+	tcp_sent(f->pcb, NULL);
+	tcp_err(f->pcb, NULL);
+	f->pcb = NULL;
+}
+
+static void send_msg(uint16_t type, uint32_t flow, uint32_t arg)
+{
+	struct tg_desc d = {.slot = TG_NO_SLOT, .flow = flow, .arg = arg, .type = type};
+
+	if (tg_link_send(sd->link_b, &d) < 0)
+		log_warnx("link B: cannot queue %s for flow %u", tg_msg_name(type), flow);
+}
+
+static void wait_for_slots(struct tcp_flow *f)
+{
+	if (f->waiting)
+		return;
+	f->waiting = true;
+	f->wait_next = wait_head;
+	wait_head = f;
+}
+
+static uint32_t alloc_flow_id(void)
+{
+	/* Ids are never reused while in use; a wrap after 2^32 flows skips live ones. */
+	while (next_flow_id == 0 || flow_table_get(&flows, next_flow_id))
+		next_flow_id++;
+	return next_flow_id++;
+}
+
+/* Ends a flow on our side with RST to the client and RESET to relayd. */
+static void flow_abort(struct tcp_flow *f, bool tell_relay)
+{
+	struct tcp_pcb *pcb = f->pcb;
+
+	detach_pcb(f);
+	if (pcb)
+		tcp_abort(pcb);
+	if (tell_relay)
+		send_msg(TG_MSG_RESET, f->id, 0);
+	flow_free(f);
+}
+
+/* Frees the flow once neither lwIP nor relayd can mention it any more. */
+static void maybe_finish(struct tcp_flow *f)
+{
+	if (f->pcb || !f->relay_closed || !f->shut_sent)
+		return;
+	flow_free(f);
+}
+
+/* Closes the pcb once both directions are done, so lwIP can free it. */
+static void maybe_close_pcb(struct tcp_flow *f)
+{
+	struct tcp_pcb *pcb = f->pcb;
+
+	if (!pcb || !f->client_fin || !f->tx_shut)
+		return;
+	detach_pcb(f);
+	if (tcp_close(pcb) != ERR_OK)
+		tcp_abort(pcb);
+	maybe_finish(f);
+}
+
+/* Moves buffered client bytes into link B slots, as far as credit and slots allow. */
+static void push_up(struct tcp_flow *f)
+{
+	uint32_t slot_size = tg_link_slot_size(sd->link_b);
+
+	while (f->up.len > 0 && f->up_credit > 0) {
+		uint32_t n = (uint32_t)f->up.len;
+		struct tg_desc d = {.flow = f->id, .type = TG_MSG_DATA};
+
+		if (n > f->up_credit)
+			n = f->up_credit;
+		if (n > slot_size)
+			n = slot_size;
+		d.slot = tg_link_alloc(sd->link_b);
+		if (d.slot == TG_NO_SLOT) {
+			wait_for_slots(f);
+			return;
+		}
+		memcpy(tg_link_slot(sd->link_b, d.slot), tg_bytebuf_head(&f->up), n);
+		d.len = n;
+		if (tg_link_send(sd->link_b, &d) < 0) {
+			tg_link_unalloc(sd->link_b, d.slot);
+			wait_for_slots(f);
+			return;
+		}
+		tg_bytebuf_consume(&f->up, n);
+		f->up_credit -= n;
+	}
+	if (f->up.len == 0 && f->client_fin && !f->shut_sent) {
+		send_msg(TG_MSG_SHUT_WR, f->id, 0);
+		f->shut_sent = true;
+		maybe_close_pcb(f);
+		maybe_finish(f);
+	}
+}
+
+static void send_credit(struct tcp_flow *f, bool force)
+{
+	if (f->credit_due == 0 || (!force && f->credit_due < CREDIT_BATCH))
+		return;
+	send_msg(TG_MSG_CREDIT, f->id, f->credit_due);
+	f->down_unacked -= f->credit_due;
+	f->credit_due = 0;
+}
+
+/* Moves bytes from relayd into lwIP's send buffer; returns the bytes lwIP took. */
+static uint32_t write_to_pcb(struct tcp_flow *f, const uint8_t *data, uint32_t len)
+{
+	uint32_t done = 0;
+
+	while (done < len && f->pcb) {
+		uint32_t room = tcp_sndbuf(f->pcb);
+		uint32_t n = len - done;
+
+		if (n > room)
+			n = room;
+		if (n > 0xffff)
+			n = 0xffff;
+		if (n == 0 ||
+		    tcp_write(f->pcb, data + done, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
+			break;
+		done += n;
+	}
+	f->credit_due += done;
+	return done;
+}
+
+static void push_down(struct tcp_flow *f)
+{
+	if (f->down.len > 0 && f->pcb) {
+		uint32_t n = write_to_pcb(f, tg_bytebuf_head(&f->down), (uint32_t)f->down.len);
+
+		tg_bytebuf_consume(&f->down, n);
+		if (n)
+			tcp_output(f->pcb);
+	}
+	send_credit(f, f->down.len == 0);
+	if (f->down.len == 0 && f->relay_fin && !f->tx_shut && f->pcb) {
+		if (f->client_fin) {
+			f->tx_shut = true;
+			maybe_close_pcb(f);
+			return;
+		}
+		/* On failure (no memory for the FIN) the next sent callback tries again. */
+		if (tcp_shutdown(f->pcb, 0, 1) == ERR_OK)
+			f->tx_shut = true;
+	}
+}
+
+/* lwIP callbacks ---------------------------------------------------------------------- */
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct tcp_flow *f = arg;
+
+	if (!f) {
+		if (p)
+			pbuf_free(p);
+		return ERR_OK;
+	}
+	if (!p) {
+		f->client_fin = true;
+		push_up(f);
+		if (f->pcb)
+			maybe_close_pcb(f);
+		return ERR_OK;
+	}
+	/* Cannot exceed the window: lwIP's TCP_WND equals what relayd credits us. */
+	for (struct pbuf *q = p; q; q = q->next) {
+		if (tg_bytebuf_append(&f->up, q->payload, q->len, 2 * STACKD_WINDOW) < 0) {
+			pbuf_free(p);
+			flow_abort(f, true);
+			return ERR_ABRT;
+		}
+	}
+	pbuf_free(p);
+	push_up(f);
+	return ERR_OK;
+}
+
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct tcp_flow *f = arg;
+
+	if (f)
+		push_down(f);
+	return ERR_OK;
+}
+
+/* lwIP already freed the pcb (client RST, or retransmissions gave up). */
+static void on_err(void *arg, err_t err)
+{
+	struct tcp_flow *f = arg;
+
+	if (!f)
+		return;
+	f->pcb = NULL;
+	sd->ctr.flows_reset_local++;
+	send_msg(TG_MSG_RESET, f->id, 0);
+	flow_free(f);
+	stackd_flush_links();
+}
+
+static void addr_from_lwip(struct tg_addr *a, const ip_addr_t *ip, u16_t port)
+{
+	memset(a, 0, sizeof(*a));
+	a->port = port;
+	if (IP_IS_V6(ip)) {
+		a->family = TG_AF_INET6;
+		memcpy(a->ip, ip_2_ip6(ip)->addr, 16);
+	} else {
+		a->family = TG_AF_INET4;
+		memcpy(a->ip, &ip_2_ip4(ip)->addr, 4);
+	}
+}
+
+static int send_open(struct tcp_flow *f, struct tcp_pcb *pcb)
+{
+	struct tg_msg_open m = {.proto = 6};
+
+	addr_from_lwip(&m.src, &pcb->remote_ip, pcb->remote_port);
+	addr_from_lwip(&m.dst, &pcb->local_ip, pcb->local_port);
+	return tg_link_send_copy(sd->link_b, TG_MSG_TCP_OPEN, f->id, TG_OPEN_FAST, &m, sizeof(m));
+}
+
+static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct tcp_flow *f;
+
+	if (err != ERR_OK || !pcb)
+		return ERR_VAL;
+	/* Port 0 is not a destination; only the wildcard listener can match it. */
+	if (pcb->local_port == 0) {
+		sd->ctr.drop_malformed++;
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	if (!sd->hello_b || flows.count >= sd->max_flows || !(f = calloc(1, sizeof(*f)))) {
+		sd->ctr.flows_refused++;
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	f->id = alloc_flow_id();
+	f->pcb = pcb;
+	f->up_credit = sd->relay_window;
+	if (send_open(f, pcb) < 0 || flow_table_put(&flows, f->id, f) < 0) {
+		free(f);
+		sd->ctr.flows_refused++;
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	sd->ctr.flows_open++;
+	sd->ctr.flows_total++;
+	tcp_arg(pcb, f);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	tcp_nagle_disable(pcb);
+	return ERR_OK;
+}
+
+/* Link B messages ------------------------------------------------------------------------ */
+
+static void on_data(struct tcp_flow *f, const struct tg_desc *d)
+{
+	const uint8_t *data = tg_link_peer_slot(sd->link_b, d->slot);
+	uint32_t taken = 0;
+
+	if (f->relay_fin || d->len > STACKD_WINDOW - f->down_unacked) {
+		sd->ctr.credit_errors++;
+		flow_abort(f, true);
+		return;
+	}
+	f->down_unacked += d->len;
+	if (f->down.len == 0 && f->pcb) {
+		taken = write_to_pcb(f, data, d->len);
+		if (taken)
+			tcp_output(f->pcb);
+	}
+	/* Bounded by the window checked above. */
+	if (tg_bytebuf_append(&f->down, data + taken, d->len - taken, STACKD_WINDOW) < 0) {
+		flow_abort(f, true);
+		return;
+	}
+	send_credit(f, f->down.len == 0);
+}
+
+static void on_credit(struct tcp_flow *f, uint32_t bytes)
+{
+	/* Credit reopens the client's window: the bytes left stackd for good. */
+	if (bytes > STACKD_WINDOW) {
+		sd->ctr.drop_bad_msg++;
+		return;
+	}
+	f->up_credit += bytes;
+	if (f->pcb) {
+		uint32_t left = bytes;
+
+		while (left > 0) {
+			u16_t n = left > 0xffff ? 0xffff : (u16_t)left;
+
+			tcp_recved(f->pcb, n);
+			left -= n;
+		}
+	}
+	push_up(f);
+}
+
+static void on_open_result(struct tcp_flow *f, uint32_t result)
+{
+	if (result == TG_OPEN_OK)
+		return;
+	/* relayd has already forgotten the flow: reset the client, tell nobody. */
+	log_debug("flow %u: upstream %s", f->id, tg_open_result_name(result));
+	sd->ctr.flows_reset_relay++;
+	flow_abort(f, false);
+}
+
+static void dispatch(const struct tg_desc *d)
+{
+	struct tcp_flow *f = flow_table_get(&flows, d->flow);
+
+	if (!f) {
+		/* Late messages for a flow that just ended cross in flight: not an error. */
+		return;
+	}
+	switch (d->type) {
+	case TG_MSG_OPEN_RESULT:
+		on_open_result(f, d->arg);
+		break;
+	case TG_MSG_DATA:
+		on_data(f, d);
+		break;
+	case TG_MSG_CREDIT:
+		on_credit(f, d->arg);
+		break;
+	case TG_MSG_SHUT_WR:
+		f->relay_fin = true;
+		push_down(f);
+		break;
+	case TG_MSG_RESET:
+		sd->ctr.flows_reset_relay++;
+		flow_abort(f, false);
+		break;
+	case TG_MSG_CLOSED:
+		f->relay_closed = true;
+		maybe_finish(f);
+		break;
+	default:
+		sd->ctr.drop_bad_msg++;
+		break;
+	}
+}
+
+unsigned tcp_flow_drain(struct tg_link_end *end, unsigned budget, void *arg)
+{
+	struct tg_desc d[TG_LINK_BURST];
+	unsigned n, total = 0;
+
+	while (total < budget && (n = tg_link_recv(end, d, TG_LINK_BURST)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			if (!sd->hello_b) {
+				struct tg_msg_hello h;
+
+				if (tg_hello_check(end, &d[i], TG_ROLE_RELAYD, &h) < 0)
+					fatalx("link B: relayd's HELLO failed, giving up");
+				sd->relay_window = h.window;
+				sd->hello_b = true;
+				continue;
+			}
+			if ((d[i].slot != TG_NO_SLOT) != (d[i].type == TG_MSG_DATA))
+				sd->ctr.drop_bad_msg++;
+			else
+				dispatch(&d[i]);
+			if (d[i].slot != TG_NO_SLOT)
+				tg_link_release(end, d[i].slot);
+		}
+		total += n;
+	}
+	tcp_flow_retry_waiting();
+	stackd_flush_links();
+	stackd_lwip_timer_update();
+	return total;
+}
+
+void tcp_flow_retry_waiting(void)
+{
+	struct tcp_flow *list = wait_head;
+
+	wait_head = NULL;
+	while (list) {
+		struct tcp_flow *f = list;
+
+		list = f->wait_next;
+		f->waiting = false;
+		push_up(f);
+	}
+}
+
+static void flow_free(struct tcp_flow *f)
+{
+	/* Unlink from the wait list lazily: mark it and let retry skip it. */
+	if (f->waiting) {
+		struct tcp_flow **pp = &wait_head;
+
+		while (*pp && *pp != f)
+			pp = &(*pp)->wait_next;
+		if (*pp)
+			*pp = f->wait_next;
+	}
+	flow_table_del(&flows, f->id);
+	tg_bytebuf_free(&f->up);
+	tg_bytebuf_free(&f->down);
+	sd->ctr.flows_open--;
+	free(f);
+}
+
+static void abort_one(uint32_t id, void *flow, void *arg)
+{
+	flow_abort(flow, false);
+}
+
+void tcp_flow_shutdown_all(void)
+{
+	flow_table_foreach(&flows, abort_one, NULL);
+	flow_table_destroy(&flows);
+}
+
+int tcp_flow_init(struct stackd *s)
+{
+	struct tcp_pcb *listener;
+
+	sd = s;
+	if (flow_table_init(&flows, s->max_flows) < 0)
+		return -1;
+	listener = tg_lwip_tcp_listen_any();
+	if (!listener)
+		return -1;
+	tcp_accept(listener, on_accept);
+	return 0;
+}

@@ -1,0 +1,305 @@
+/*
+ * Configuration keys and their checks, and the INI file loader (libinih). The file is read
+ * through our own line reader: libinih's handler does not learn the line number, and it is
+ * not called for a section without keys, so the reader counts lines and checks section names.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "fdarg.h"
+
+typedef int (*key_setter)(struct tg_config *cfg, const char *value, char *err, size_t errlen);
+
+struct config_key {
+	const char *section;
+	const char *name;
+	key_setter set;
+};
+
+static int set_range(unsigned *out, const char *value, unsigned long min, unsigned long max,
+                     char *err, size_t errlen)
+{
+	unsigned long v;
+
+	if (tg_parse_uint(value, 0, ~0ul, &v) < 0) {
+		snprintf(err, errlen, "\"%s\" is not a whole number", value);
+		return -1;
+	}
+	if (v < min || v > max) {
+		snprintf(err, errlen, "%lu is out of range (%lu..%lu)", v, min, max);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* The kernel's own rule (dev_valid_name): no '/', ':' or blanks, not "." or "..". */
+static int set_tun_name(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+
+	if (len == 0 || len >= sizeof(cfg->tun_name)) {
+		snprintf(err, errlen, "\"%s\": a device name has 1..%zu characters", value,
+		         sizeof(cfg->tun_name) - 1);
+		return -1;
+	}
+	if (strcmp(value, ".") == 0 || strcmp(value, "..") == 0) {
+		snprintf(err, errlen, "\"%s\" is not a valid device name", value);
+		return -1;
+	}
+	for (const char *p = value; *p; p++) {
+		if (*p == '/' || *p == ':' || isspace((unsigned char)*p)) {
+			snprintf(err, errlen, "\"%s\": a device name has no '/', ':' or blanks",
+			         value);
+			return -1;
+		}
+	}
+	memcpy(cfg->tun_name, value, len + 1);
+	return 0;
+}
+
+static int set_mtu(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_range(&cfg->mtu, value, TG_MTU_MIN, TG_MTU_MAX, err, errlen);
+}
+
+/* "A.B.C.D/N" or "A.B.C.D" (a /32); an empty value removes the address. */
+static int set_address(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *slash = strchr(value, '/');
+	size_t iplen = slash ? (size_t)(slash - value) : strlen(value);
+	unsigned prefix = 32;
+	struct in_addr addr;
+
+	if (*value == '\0') {
+		cfg->has_address = false;
+		return 0;
+	}
+	if (iplen >= sizeof(ip)) {
+		snprintf(err, errlen, "\"%s\" is not an IPv4 address", value);
+		return -1;
+	}
+	memcpy(ip, value, iplen);
+	ip[iplen] = '\0';
+	if (inet_pton(AF_INET, ip, &addr) != 1) {
+		snprintf(err, errlen, "\"%s\" is not an IPv4 address (A.B.C.D/N)", value);
+		return -1;
+	}
+	if (slash && set_range(&prefix, slash + 1, 1, 32, err, errlen) < 0)
+		return -1;
+	cfg->has_address = true;
+	cfg->address = addr;
+	cfg->prefix_len = prefix;
+	return 0;
+}
+
+/* A name under /run/netns: one path component. An empty value means "our own namespace". */
+static int set_netns(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+
+	if (len >= sizeof(cfg->netns) || strchr(value, '/') || strcmp(value, ".") == 0 ||
+	    strcmp(value, "..") == 0) {
+		snprintf(err, errlen, "\"%s\" is not a namespace name", value);
+		return -1;
+	}
+	memcpy(cfg->netns, value, len + 1);
+	return 0;
+}
+
+static int set_max_flows(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_range(&cfg->max_flows, value, 1, TG_MAX_FLOWS_MAX, err, errlen);
+}
+
+static int set_connect_timeout(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_range(&cfg->connect_timeout, value, 1, TG_CONNECT_TIMEOUT_MAX, err, errlen);
+}
+
+static int set_log_level(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (log_parse_level(value, &cfg->log_level) < 0) {
+		snprintf(err, errlen, "\"%s\" is not one of error, warning, info, debug", value);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct config_key config_keys[] = {
+        {"tun", "name", set_tun_name},         {"tun", "mtu", set_mtu},
+        {"tun", "address", set_address},       {"tun", "netns", set_netns},
+        {"stack", "max_flows", set_max_flows}, {"relay", "connect_timeout", set_connect_timeout},
+        {"log", "level", set_log_level},
+};
+
+#define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static bool section_known(const char *section)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(config_keys[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+void tg_config_defaults(struct tg_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->tun_name, "tg0");
+	cfg->mtu = 1500;
+	cfg->max_flows = 4096;
+	cfg->connect_timeout = 10;
+	cfg->log_level = TG_LOG_INFO;
+}
+
+int tg_config_set(struct tg_config *cfg, const char *section, const char *key, const char *value,
+                  char *err, size_t errlen)
+{
+	if (!section_known(section)) {
+		snprintf(err, errlen, "unknown section");
+		return -1;
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(config_keys[i].section, section) == 0 &&
+		    strcmp(config_keys[i].name, key) == 0)
+			return config_keys[i].set(cfg, value, err, errlen);
+	}
+	snprintf(err, errlen, "unknown key");
+	return -1;
+}
+
+const char *tg_config_address_text(const struct tg_config *cfg, char *buf, size_t len)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	if (!cfg->has_address || !inet_ntop(AF_INET, &cfg->address, ip, sizeof(ip))) {
+		snprintf(buf, len, "%s", "");
+		return buf;
+	}
+	snprintf(buf, len, "%s/%u", ip, cfg->prefix_len);
+	return buf;
+}
+
+/* ---- INI file ------------------------------------------------------------------------- */
+
+struct load_ctx {
+	struct tg_config *cfg;
+	FILE *file;
+	const char *path;
+	int line;     /* number of the line libinih is working on */
+	int err_line; /* 0 until the first error */
+	char *err;
+	size_t errlen;
+};
+
+/* Keeps the first error only: later ones are usually its consequences. */
+__attribute__((format(printf, 2, 3))) static void load_error(struct load_ctx *ctx, const char *fmt,
+                                                             ...)
+{
+	char what[512];
+	va_list ap;
+
+	if (ctx->err_line)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	ctx->err_line = ctx->line > 0 ? ctx->line : 1;
+	snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->path, ctx->err_line, what);
+}
+
+/* A "[name]" line names a section; libinih would only tell us about it at its first key. */
+static void check_section_line(struct load_ctx *ctx, const char *line)
+{
+	const char *p = line, *end;
+	char name[64];
+	size_t len;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p != '[' || !(end = strchr(p, ']')))
+		return; /* a key, a comment, or a syntax error that libinih reports */
+	len = (size_t)(end - p - 1);
+	if (len >= sizeof(name)) {
+		load_error(ctx, "[%.32s...]: unknown section", p + 1);
+		return;
+	}
+	memcpy(name, p + 1, len);
+	name[len] = '\0';
+	if (!section_known(name))
+		load_error(ctx, "[%s]: unknown section", name);
+}
+
+/* fgets() with line counting; ends the parse (EOF) at the first error. */
+static char *read_line(char *buf, int size, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	size_t len;
+	int c;
+
+	if (ctx->err_line || !fgets(buf, size, ctx->file))
+		return NULL;
+	ctx->line++;
+	len = strlen(buf);
+	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && (c = getc(ctx->file)) != EOF) {
+		load_error(ctx, "line longer than %d characters", size - 3);
+		return NULL;
+	}
+	check_section_line(ctx, buf);
+	return ctx->err_line ? NULL : buf;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *ctx = user;
+	char why[256];
+
+	if (*section == '\0') {
+		load_error(ctx, "%s: key outside any [section]", name);
+		return 0;
+	}
+	if (tg_config_set(ctx->cfg, section, name, value, why, sizeof(why)) < 0) {
+		load_error(ctx, "[%s] %s: %s", section, name, why);
+		return 0;
+	}
+	return 1;
+}
+
+int tg_config_load_file(struct tg_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct load_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
+	bool read_failed;
+	int rc;
+
+	ctx.file = fopen(path, "re");
+	if (!ctx.file) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = ini_parse_stream(read_line, &ctx, on_key, &ctx);
+	read_failed = ferror(ctx.file) != 0;
+	fclose(ctx.file);
+	/* libinih reports the first line it could not parse at all; ours may come later. */
+	if (rc > 0 && (!ctx.err_line || rc < ctx.err_line)) {
+		snprintf(err, errlen, "%s:%d: syntax error: expected [section] or key = value",
+		         path, rc);
+		return -1;
+	}
+	if (ctx.err_line)
+		return -1;
+	if (rc < 0 || read_failed) {
+		snprintf(err, errlen, "%s: %s", path, rc < 0 ? "out of memory" : "read error");
+		return -1;
+	}
+	return 0;
+}

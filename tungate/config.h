@@ -1,0 +1,49 @@
+/*
+ * tungate's configuration: built-in defaults, then an INI file, then command-line flags, all
+ * through one setter so that a key means the same wherever it comes from. Parsing has no side
+ * effects beyond the struct and the error text, so the unit tests drive it directly.
+ */
+#ifndef TG_CONFIG_H
+#define TG_CONFIG_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+#define TG_MTU_MIN             576
+#define TG_MTU_MAX             65535
+#define TG_MAX_FLOWS_MAX       (1u << 24)
+#define TG_CONNECT_TIMEOUT_MAX 300
+
+struct tg_config {
+	char tun_name[IFNAMSIZ];
+	unsigned mtu;
+	bool has_address; /* address= is optional: the TUN may be configured by someone else */
+	struct in_addr address;
+	unsigned prefix_len;
+	char netns[NAME_MAX + 1]; /* empty: the TUN lives in tungate's own namespace */
+	unsigned max_flows;
+	unsigned connect_timeout; /* seconds */
+	enum tg_log_level log_level;
+};
+
+void tg_config_defaults(struct tg_config *cfg);
+
+/*
+ * Sets one key. Returns 0, or -1 with a message in err that names the key (the caller adds
+ * where the value came from: a file line or a flag).
+ */
+int tg_config_set(struct tg_config *cfg, const char *section, const char *key, const char *value,
+                  char *err, size_t errlen);
+
+/* Applies every key of an INI file. Returns 0, or -1 with "FILE:LINE: ..." in err. */
+int tg_config_load_file(struct tg_config *cfg, const char *path, char *err, size_t errlen);
+
+/* "198.18.0.1/24" for the log; "" when no address is configured. */
+const char *tg_config_address_text(const struct tg_config *cfg, char *buf, size_t len);
+
+#endif

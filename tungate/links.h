@@ -1,0 +1,32 @@
+/*
+ * The two links tungate creates and hands to its children: the memfd and one eventfd per
+ * side (the bell that side sleeps on). Geometry as in docs/CONTRACTS.md.
+ */
+#ifndef TG_LINKS_H
+#define TG_LINKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TG_LINK_A_SLOTS     1024u
+#define TG_LINK_A_HEADROOM  128u
+#define TG_LINK_B_SLOT_SIZE 16384u
+#define TG_LINK_B_SLOTS     512u
+#define TG_LINK_FIRST_EPOCH 1u
+
+struct tg_shm_link {
+	const char *name;
+	int memfd;
+	int bell[2]; /* bell[s]: the eventfd side s sleeps on and the other side rings */
+};
+
+uint32_t tg_link_a_slot_size(unsigned mtu);
+
+/* Creates link A (tunio <-> stackd) and link B (stackd <-> relayd). Fatal on failure. */
+void tg_links_create(struct tg_shm_link *a, struct tg_shm_link *b, unsigned mtu);
+void tg_links_close(struct tg_shm_link *link);
+
+/* "MEMFD,BELL_SELF,BELL_PEER" as the process on `side` is given it on its command line. */
+void tg_links_fdarg(const struct tg_shm_link *link, int side, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * tungate, the supervisor: reads the configuration, creates the TUN device and the two links,
+ * starts tunio, stackd and relayd (children.c) and watches them from a libevent loop that
+ * dispatches three things: SIGCHLD (a child died: report it, and for now stop everything),
+ * SIGINT/SIGTERM (stop the children, then exit 0), and the deadline of a stop in progress.
+ */
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "children.h"
+#include "config.h"
+#include "links.h"
+#include "log.h"
+#include "spawn.h"
+#include "tun.h"
+
+#define STOP_GRACE_SEC 5 /* after SIGTERM, before SIGKILL */
+#define KILL_GRACE_SEC 2 /* after SIGKILL, before giving up on a child */
+#define MAX_OVERRIDES  32
+
+enum {
+	OPT_TUN_NAME = 256,
+	OPT_MTU,
+	OPT_TUN_ADDRESS,
+	OPT_NETNS,
+	OPT_MAX_FLOWS,
+	OPT_CONNECT_TIMEOUT,
+	OPT_LOG_LEVEL,
+	OPT_LIBEXEC_DIR,
+	OPT_VERSION,
+};
+
+/* Flags that set a configuration key: the same setter as the file, applied after it. */
+static const struct flag_key {
+	int opt;
+	const char *flag;
+	const char *section;
+	const char *key;
+} flag_keys[] = {
+        {OPT_TUN_NAME, "--tun-name", "tun", "name"},
+        {OPT_MTU, "--mtu", "tun", "mtu"},
+        {OPT_TUN_ADDRESS, "--tun-address", "tun", "address"},
+        {OPT_NETNS, "--netns", "tun", "netns"},
+        {OPT_MAX_FLOWS, "--max-flows", "stack", "max_flows"},
+        {OPT_CONNECT_TIMEOUT, "--connect-timeout", "relay", "connect_timeout"},
+        {OPT_LOG_LEVEL, "--log-level", "log", "level"},
+};
+
+struct override {
+	const struct flag_key *fk;
+	const char *value;
+};
+
+struct cli {
+	const char *config_path;
+	const char *libexec_dir;
+	bool check;
+	struct override overrides[MAX_OVERRIDES];
+	size_t noverrides;
+};
+
+struct tungate {
+	struct tg_config cfg;
+	char ifname[IFNAMSIZ];
+	int tun_fd; /* kept open: the device outlives a tunio restart */
+	struct tg_shm_link link_a;
+	struct tg_shm_link link_b;
+	struct tg_children kids;
+	struct event_base *base;
+	struct event *ev_chld;
+	struct event *ev_int;
+	struct event *ev_term;
+	struct event *ev_deadline;
+	bool stopping;
+	bool killed; /* SIGKILL was sent: the next deadline gives up */
+	int exit_code;
+};
+
+static const char synopsis[] =
+        "usage: tungate [-n] [-c FILE] [--tun-name NAME] [--mtu N] [--tun-address A.B.C.D/N]\n"
+        "               [--netns NAME] [--max-flows N] [--connect-timeout SEC]\n"
+        "               [--log-level LEVEL] [--libexec-dir DIR]\n"
+        "       tungate --help | --version\n";
+
+__attribute__((noreturn)) static void usage(void)
+{
+	fputs(synopsis, stderr);
+	exit(2);
+}
+
+__attribute__((noreturn)) static void help(void)
+{
+	printf("%s\n"
+	       "  -c, --config FILE        INI file ([tun] [stack] [relay] [log]); flags win over "
+	       "it\n"
+	       "  -n, --check              check the configuration, print \"config OK\" and exit\n"
+	       "      --tun-name NAME      TUN device (tun.name, default tg0)\n"
+	       "      --mtu N              576..65535 (tun.mtu, default 1500)\n"
+	       "      --tun-address CIDR   IPv4 address of the TUN (tun.address, default none)\n"
+	       "      --netns NAME         create the TUN in /run/netns/NAME (tun.netns)\n"
+	       "      --max-flows N        stack.max_flows (default 4096)\n"
+	       "      --connect-timeout S  relay.connect_timeout, 1..300 (default 10)\n"
+	       "      --log-level LEVEL    error, warning, info or debug (log.level)\n"
+	       "      --libexec-dir DIR    where tunio, stackd and relayd are (default: next to "
+	       "tungate)\n",
+	       synopsis);
+	exit(0);
+}
+
+static const struct flag_key *flag_key_of(int opt)
+{
+	for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++)
+		if (flag_keys[i].opt == opt)
+			return &flag_keys[i];
+	return NULL;
+}
+
+static void cli_parse(int argc, char **argv, struct cli *cli)
+{
+	static const struct option longopts[] = {
+	        {"config", required_argument, NULL, 'c'},
+	        {"check", no_argument, NULL, 'n'},
+	        {"tun-name", required_argument, NULL, OPT_TUN_NAME},
+	        {"mtu", required_argument, NULL, OPT_MTU},
+	        {"tun-address", required_argument, NULL, OPT_TUN_ADDRESS},
+	        {"netns", required_argument, NULL, OPT_NETNS},
+	        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+	        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+	        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	        {"libexec-dir", required_argument, NULL, OPT_LIBEXEC_DIR},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, OPT_VERSION},
+	        {NULL, 0, NULL, 0},
+	};
+	const struct flag_key *fk;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:nh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cli->config_path = optarg;
+			break;
+		case 'n':
+			cli->check = true;
+			break;
+		case OPT_LIBEXEC_DIR:
+			cli->libexec_dir = optarg;
+			break;
+		case 'h':
+			help();
+		case OPT_VERSION:
+			printf("tungate %s\n", TG_VERSION);
+			exit(0);
+		default:
+			if (!(fk = flag_key_of(ch)))
+				usage(); /* getopt has named the bad flag */
+			if (cli->noverrides == MAX_OVERRIDES) {
+				fprintf(stderr, "tungate: too many flags\n");
+				exit(2);
+			}
+			cli->overrides[cli->noverrides++] = (struct override){fk, optarg};
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "tungate: unexpected argument \"%s\"\n", argv[optind]);
+		usage();
+	}
+}
+
+/* Defaults, then the file, then the flags. Any error: a message and exit 2. */
+static void config_build(struct tg_config *cfg, const struct cli *cli)
+{
+	char err[512];
+
+	tg_config_defaults(cfg);
+	if (cli->config_path && tg_config_load_file(cfg, cli->config_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tungate: %s\n", err);
+		exit(2);
+	}
+	for (size_t i = 0; i < cli->noverrides; i++) {
+		const struct override *o = &cli->overrides[i];
+
+		if (tg_config_set(cfg, o->fk->section, o->fk->key, o->value, err, sizeof(err)) <
+		    0) {
+			fprintf(stderr, "tungate: %s: %s\n", o->fk->flag, err);
+			exit(2);
+		}
+	}
+}
+
+/* Children live next to our own executable unless --libexec-dir says otherwise. */
+static void libexec_default(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n < 0)
+		fatal("readlink /proc/self/exe");
+	exe[n] = '\0';
+	snprintf(buf, len, "%s", dirname(exe));
+}
+
+/* ---- supervision ------------------------------------------------------------------------ */
+
+static void deadline_arm(struct tungate *tg, int sec)
+{
+	struct timeval tv = {sec, 0};
+
+	evtimer_add(tg->ev_deadline, &tv);
+}
+
+/* Stops every child (SIGTERM, then SIGKILL at the deadline); the loop ends when all are gone. */
+static void stop(struct tungate *tg, int exit_code)
+{
+	if (tg->stopping)
+		return;
+	tg->stopping = true;
+	tg->exit_code = exit_code;
+	if (tg_children_signal(&tg->kids, SIGTERM) == 0) {
+		event_base_loopbreak(tg->base);
+		return;
+	}
+	deadline_arm(tg, STOP_GRACE_SEC);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct tungate *tg = arg;
+
+	for (int i = 0; i < TG_NCHILD; i++) {
+		struct tg_child *k = &tg->kids.child[i];
+
+		if (k->pid > 0)
+			log_warnx("%s (pid %d) still running %d s after %s", k->name, (int)k->pid,
+			          tg->killed ? KILL_GRACE_SEC : STOP_GRACE_SEC,
+			          tg->killed ? "SIGKILL: giving up on it" : "SIGTERM: killing it");
+	}
+	if (tg->killed) {
+		event_base_loopbreak(tg->base);
+		return;
+	}
+	tg->killed = true;
+	tg_children_signal(&tg->kids, SIGKILL);
+	deadline_arm(tg, KILL_GRACE_SEC);
+}
+
+static void child_gone(struct tungate *tg, struct tg_child *k, int status)
+{
+	char how[96];
+
+	tg_wait_status_text(status, how, sizeof(how));
+	if (tg->stopping) {
+		log_info("%s (pid %d) %s", k->name, (int)k->pid, how);
+		k->pid = 0;
+		return;
+	}
+	log_warnx("%s (pid %d) %s", k->name, (int)k->pid, how);
+	k->pid = 0;
+	/* Restarting a child comes later; for now one death ends the whole gateway. */
+	log_warnx("%s died: stopping the other children", k->name);
+	stop(tg, 1);
+}
+
+static void on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	struct tungate *tg = arg;
+	struct tg_child *k;
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if ((k = tg_children_find(&tg->kids, pid)))
+			child_gone(tg, k, status);
+	}
+	if (tg->stopping && tg_children_running(&tg->kids) == 0)
+		event_base_loopbreak(tg->base);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct tungate *tg = arg;
+
+	if (tg->stopping)
+		return;
+	log_info("%s: stopping the children", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	stop(tg, 0);
+}
+
+static void events_setup(struct tungate *tg)
+{
+	tg->base = event_base_new();
+	if (!tg->base)
+		fatalx("event_base_new failed");
+	tg->ev_chld = evsignal_new(tg->base, SIGCHLD, on_sigchld, tg);
+	tg->ev_int = evsignal_new(tg->base, SIGINT, on_stop_signal, tg);
+	tg->ev_term = evsignal_new(tg->base, SIGTERM, on_stop_signal, tg);
+	tg->ev_deadline = evtimer_new(tg->base, on_deadline, tg);
+	if (!tg->ev_chld || !tg->ev_int || !tg->ev_term || !tg->ev_deadline ||
+	    evsignal_add(tg->ev_chld, NULL) < 0 || evsignal_add(tg->ev_int, NULL) < 0 ||
+	    evsignal_add(tg->ev_term, NULL) < 0)
+		fatalx("cannot set up the event loop");
+}
+
+static void events_free(struct tungate *tg)
+{
+	event_free(tg->ev_chld);
+	event_free(tg->ev_int);
+	event_free(tg->ev_term);
+	event_free(tg->ev_deadline);
+	event_base_free(tg->base);
+}
+
+static void log_running(const struct tungate *tg)
+{
+	char addr[64], where[NAME_MAX + 64] = "";
+	const struct tg_child *k = tg->kids.child;
+
+	if (tg->cfg.netns[0])
+		snprintf(where, sizeof(where), " in netns %s", tg->cfg.netns);
+	tg_config_address_text(&tg->cfg, addr, sizeof(addr));
+	log_info("running on %s%s (mtu %u%s%s), tunio pid %d, stackd pid %d, relayd pid %d",
+	         tg->ifname, where, tg->cfg.mtu, addr[0] ? ", address " : "", addr,
+	         (int)k[TG_CHILD_TUNIO].pid, (int)k[TG_CHILD_STACKD].pid,
+	         (int)k[TG_CHILD_RELAYD].pid);
+}
+
+int main(int argc, char **argv)
+{
+	static struct tungate tg;
+	struct cli cli = {0};
+	char libexec[PATH_MAX];
+	struct tg_child_env env;
+
+	log_init("tungate", TG_LOG_INFO);
+	cli_parse(argc, argv, &cli);
+	config_build(&tg.cfg, &cli);
+	if (cli.check) {
+		printf("config OK\n");
+		return 0;
+	}
+	log_setlevel(tg.cfg.log_level);
+	if (cli.libexec_dir)
+		snprintf(libexec, sizeof(libexec), "%s", cli.libexec_dir);
+	else
+		libexec_default(libexec, sizeof(libexec));
+	tg_children_init(&tg.kids, libexec);
+	/* A child that dies mid-write must not take the supervisor with it. */
+	signal(SIGPIPE, SIG_IGN);
+
+	tg.tun_fd = tg_tun_open(&tg.cfg, tg.ifname);
+	tg_links_create(&tg.link_a, &tg.link_b, tg.cfg.mtu);
+	events_setup(&tg);
+
+	env = (struct tg_child_env){&tg.cfg, tg.tun_fd, &tg.link_a, &tg.link_b};
+	if (tg_children_start(&tg.kids, &env) < 0)
+		stop(&tg, 1);
+	else
+		log_running(&tg);
+	if (!tg.stopping || tg_children_running(&tg.kids) > 0)
+		event_base_dispatch(tg.base);
+
+	events_free(&tg);
+	tg_links_close(&tg.link_a);
+	tg_links_close(&tg.link_b);
+	close(tg.tun_fd);
+	log_debug("exiting with status %d", tg.exit_code);
+	return tg.exit_code;
+}

@@ -1,0 +1,248 @@
+/*
+ * The two packet paths of tunio.
+ *
+ * TUN -> link: packets are read straight into our own link slots (no copy), up to RX_BATCH
+ * per wakeup, and flushed to stackd once per batch. With no free slot, reading stops until
+ * stackd hands slots back; the kernel queues (and at worst drops) meanwhile.
+ *
+ * link -> TUN: each PACKET from stackd is queued, then written with one write() per packet
+ * straight from stackd's slot, which goes back once written. The queue can hold every slot
+ * stackd owns, so draining the link never has to stop: a descriptor is always consumed, and
+ * a full TUN (EAGAIN) only makes us wait for EV_WRITE with the slots still held.
+ *
+ * Descriptors are untrusted (stackd parses hostile packets): the link checked slot index and
+ * length; here the type, a non-empty slot, and that no slot is named twice. Bad ones are
+ * counted and dropped, never fatal.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "link_event.h"
+#include "log.h"
+#include "proto.h"
+#include "tunio.h"
+
+#define RX_BATCH         64
+#define RESUME_POLL_USEC 1000
+
+/* ---- TUN -> link -------------------------------------------------------------------------- */
+
+static void rx_pause(struct tunio *t)
+{
+	struct timeval tv = {0, RESUME_POLL_USEC};
+
+	t->rx_paused = true;
+	t->c.rx_no_slot++;
+	event_del(t->ev_read);
+	/*
+	 * Normally the bell wakes us when slots come back, but slots returned just before we
+	 * announce sleep are reclaimed without a bell: this slow poll covers that window.
+	 */
+	event_add(t->ev_resume, &tv);
+}
+
+static void rx_resume_if_slots(struct tunio *t)
+{
+	if (!t->rx_paused || tg_link_free_slots(t->link) == 0)
+		return;
+	t->rx_paused = false;
+	event_del(t->ev_resume);
+	event_add(t->ev_read, NULL);
+}
+
+/* Unexpected read errors mean the device is gone or broken: retrying would only spin. */
+static void rx_error(struct tunio *t)
+{
+	log_warn("read from the TUN");
+	t->exit_code = 1;
+	event_base_loopbreak(t->base);
+}
+
+/* Returns 1 to go on reading, 0 when the batch ends (no data, no slot, or an error). */
+static int rx_one(struct tunio *t)
+{
+	struct tg_desc d = {.type = TG_MSG_PACKET};
+	ssize_t n;
+
+	d.slot = tg_link_alloc(t->link);
+	if (d.slot == TG_NO_SLOT) {
+		rx_pause(t);
+		return 0;
+	}
+	n = read(t->tun_fd, tg_link_slot(t->link, d.slot), t->slot_size);
+	if (n <= 0 || (size_t)n >= t->slot_size) {
+		tg_link_unalloc(t->link, d.slot);
+		if (n == 0)
+			t->c.drop_empty++;
+		else if (n > 0)
+			t->c.drop_oversize++;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		else if (errno != EINTR) {
+			rx_error(t);
+			return 0;
+		}
+		return 1;
+	}
+	d.len = (uint32_t)n;
+	if (tg_link_send(t->link, &d) < 0) {
+		tg_link_unalloc(t->link, d.slot);
+		t->c.drop_link_full++;
+		return 1;
+	}
+	t->c.rx_packets++;
+	t->c.rx_bytes += (uint64_t)n;
+	return 1;
+}
+
+static void on_tun_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct tunio *t = arg;
+
+	for (int i = 0; i < RX_BATCH && rx_one(t); i++)
+		;
+	tg_link_flush(t->link);
+}
+
+static void on_resume_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct tunio *t = arg;
+	struct timeval tv = {0, RESUME_POLL_USEC};
+
+	rx_resume_if_slots(t);
+	if (t->rx_paused)
+		event_add(t->ev_resume, &tv);
+}
+
+/* ---- link -> TUN -------------------------------------------------------------------------- */
+
+static void txq_push(struct tunio_txq *q, const struct tg_desc *d)
+{
+	q->desc[(q->head + q->len) % q->cap] = *d;
+	q->held[d->slot] = 1;
+	q->len++;
+}
+
+static void txq_pop(struct tunio *t)
+{
+	struct tunio_txq *q = &t->txq;
+	uint32_t slot = q->desc[q->head].slot;
+
+	q->held[slot] = 0;
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+	tg_link_release(t->link, slot);
+}
+
+void pump_from_link(struct tunio *t, const struct tg_desc *d)
+{
+	if (d->type != TG_MSG_PACKET) {
+		t->c.drop_unknown++;
+		if (d->slot != TG_NO_SLOT && !t->txq.held[d->slot])
+			tg_link_release(t->link, d->slot);
+		return;
+	}
+	if (d->slot == TG_NO_SLOT || d->len == 0) {
+		t->c.drop_bad_desc++;
+		if (d->slot != TG_NO_SLOT && !t->txq.held[d->slot])
+			tg_link_release(t->link, d->slot);
+		return;
+	}
+	/* Already queued: releasing it now would hand stackd a slot we still read from. */
+	if (t->txq.held[d->slot]) {
+		t->c.drop_dup_slot++;
+		return;
+	}
+	txq_push(&t->txq, d);
+}
+
+static void tx_write_error(struct tunio *t)
+{
+	t->c.drop_write++;
+	/* The kernel refuses malformed packets; say so once, the counter keeps the rest. */
+	if (!t->write_error_logged) {
+		log_warn("write to the TUN (packet dropped; further errors only counted)");
+		t->write_error_logged = true;
+	}
+}
+
+/* Writes queued packets in order; returns false if the TUN is full. */
+static bool tx_write(struct tunio *t)
+{
+	struct tunio_txq *q = &t->txq;
+
+	while (q->len > 0) {
+		const struct tg_desc *d = &q->desc[q->head];
+		ssize_t n = write(t->tun_fd, tg_link_peer_slot(t->link, d->slot), d->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			t->c.tx_blocked++;
+			event_add(t->ev_write, NULL);
+			return false;
+		}
+		if (n < 0) {
+			tx_write_error(t);
+		} else {
+			t->c.tx_packets++;
+			t->c.tx_bytes += d->len;
+		}
+		txq_pop(t);
+	}
+	return true;
+}
+
+static void on_tun_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct tunio *t = arg;
+
+	tx_write(t);
+	/* Hand back the slots just written; the link driver is asleep and will not do it. */
+	tg_link_flush(t->link);
+}
+
+void pump_after_drain(struct tunio *t)
+{
+	/* While EV_WRITE is pending, the writable callback owns the queue. */
+	if (!event_pending(t->ev_write, EV_WRITE, NULL))
+		tx_write(t);
+	rx_resume_if_slots(t);
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+int pump_init(struct tunio *t, uint32_t slot_count)
+{
+	struct tunio_txq *q = &t->txq;
+
+	q->cap = slot_count;
+	q->desc = calloc(slot_count, sizeof(*q->desc));
+	q->held = calloc(slot_count, 1);
+	t->ev_read = event_new(t->base, t->tun_fd, EV_READ | EV_PERSIST, on_tun_readable, t);
+	t->ev_write = event_new(t->base, t->tun_fd, EV_WRITE, on_tun_writable, t);
+	t->ev_resume = evtimer_new(t->base, on_resume_poll, t);
+	if (!q->desc || !q->held || !t->ev_read || !t->ev_write || !t->ev_resume)
+		return -1;
+	return 0;
+}
+
+void pump_start(struct tunio *t)
+{
+	event_add(t->ev_read, NULL);
+}
+
+void pump_free(struct tunio *t)
+{
+	if (t->ev_read)
+		event_free(t->ev_read);
+	if (t->ev_write)
+		event_free(t->ev_write);
+	if (t->ev_resume)
+		event_free(t->ev_resume);
+	free(t->txq.desc);
+	free(t->txq.held);
+}
