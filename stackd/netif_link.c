@@ -2,9 +2,10 @@
  * lwIP's only network interface: packets arrive from tunio as link A descriptors and leave
  * through link A slots. The TUN carries bare IP packets, so there is no link layer here.
  *
- * Before lwIP sees a packet, a minimal check drops what lwIP must not answer: with
- * accept-any, lwIP would reply to an echo request for every address itself and so lie about
- * the destination's reachability; echo is relayed by a later issue, until then it is dropped.
+ * Before lwIP sees a packet, a minimal check takes out what lwIP must not answer itself:
+ * echo requests (with accept-any lwIP would answer for every address and so lie about the
+ * destination's reachability; they are relayed instead) and, in consistent handshake mode,
+ * SYNs, which wait for relayd's connect result (syn_hold.c).
  */
 #include <string.h>
 
@@ -17,12 +18,11 @@
 #include "lwip/prot/ip4.h"
 #include "lwip/prot/ip6.h"
 
+#include "icmp.h"
 #include "log.h"
 #include "proto.h"
 #include "stackd.h"
-
-#define ICMP4_ECHO_REQUEST 8
-#define ICMP6_ECHO_REQUEST 128
+#include "syn_hold.h"
 
 static struct netif tun_netif;
 
@@ -113,24 +113,15 @@ static bool filter_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 			sd->ctr.drop_malformed++;
 			return true;
 		}
-		if (pkt[9] == IP_PROTO_ICMP && len > ihl && pkt[ihl] == ICMP4_ECHO_REQUEST) {
-			sd->ctr.drop_icmp_echo++;
-			return true;
-		}
-		return false;
+		return icmp_take_echo(sd, pkt, len) || syn_hold_input(pkt, len);
 	}
 	if (version == 6) {
 		if (len < IP6_HLEN) {
 			sd->ctr.drop_malformed++;
 			return true;
 		}
-		/* Only a first-header ICMPv6 is looked at; lwIP handles extension headers. */
-		if (pkt[6] == IP6_NEXTH_ICMP6 && len > IP6_HLEN &&
-		    pkt[IP6_HLEN] == ICMP6_ECHO_REQUEST) {
-			sd->ctr.drop_icmp_echo++;
-			return true;
-		}
-		return false;
+		/* Only a first-header ICMPv6 or TCP is looked at; lwIP handles the rest. */
+		return icmp_take_echo(sd, pkt, len) || syn_hold_input(pkt, len);
 	}
 	sd->ctr.drop_malformed++;
 	return true;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -19,8 +20,22 @@
 #include "log.h"
 #include "proto.h"
 #include "stackd.h"
+#include "syn_hold.h"
+#include "udp_flow.h"
+
+#define SWEEP_INTERVAL_SEC 1
 
 struct stackd stackd;
+static uint32_t next_flow_id = 1;
+
+uint32_t stackd_alloc_flow_id(void)
+{
+	/* Ids are never reused while in use; a wrap after 2^32 flows skips live ones. */
+	while (next_flow_id == 0 || tcp_flow_owns(next_flow_id) || udp_flow_owns(next_flow_id) ||
+	       syn_hold_owns(next_flow_id))
+		next_flow_id++;
+	return next_flow_id++;
+}
 
 static void usage(void)
 {
@@ -35,6 +50,11 @@ struct options {
 	struct tg_link_fds link_b;
 	unsigned long mtu;
 	unsigned long max_flows;
+	unsigned long handshake;
+	unsigned long idle_timeout;
+	unsigned long half_close_timeout;
+	unsigned long udp_timeout;
+	unsigned long connect_timeout;
 	enum tg_log_level level;
 };
 
@@ -54,6 +74,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->mtu = 1500;
 	o->max_flows = 4096;
 	o->level = TG_LOG_INFO;
+	o->handshake = TG_OPEN_FAST;
+	o->idle_timeout = 7200;
+	o->half_close_timeout = 300;
+	o->udp_timeout = 60;
+	o->connect_timeout = 10;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -76,6 +101,30 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'l':
 			if (log_parse_level(optarg, &o->level) < 0)
+				usage();
+			break;
+		case 'h':
+			if (strcmp(optarg, "fast") == 0)
+				o->handshake = TG_OPEN_FAST;
+			else if (strcmp(optarg, "consistent") == 0)
+				o->handshake = TG_OPEN_CONSISTENT;
+			else
+				usage();
+			break;
+		case 'i':
+			if (tg_parse_uint(optarg, 1, 7 * 86400, &o->idle_timeout) < 0)
+				usage();
+			break;
+		case 'H':
+			if (tg_parse_uint(optarg, 1, 7 * 86400, &o->half_close_timeout) < 0)
+				usage();
+			break;
+		case 'u':
+			if (tg_parse_uint(optarg, 1, 86400, &o->udp_timeout) < 0)
+				usage();
+			break;
+		case 'c':
+			if (tg_parse_uint(optarg, 1, 300, &o->connect_timeout) < 0)
 				usage();
 			break;
 		default:
@@ -105,6 +154,17 @@ void stackd_lwip_timer_update(void)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(stackd.lwip_timer, &tv);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	time_t now = time(NULL);
+
+	tcp_flow_sweep(now);
+	udp_flow_sweep(now);
+	syn_hold_sweep(now);
+	stackd_flush_links();
+	stackd_lwip_timer_update();
 }
 
 void stackd_flush_links(void)
@@ -151,6 +211,11 @@ int main(int argc, char **argv)
 
 	stackd.mtu = (uint32_t)o.mtu;
 	stackd.max_flows = (uint32_t)o.max_flows;
+	stackd.handshake = (uint32_t)o.handshake;
+	stackd.idle_timeout = (uint32_t)o.idle_timeout;
+	stackd.half_close_timeout = (uint32_t)o.half_close_timeout;
+	stackd.udp_timeout = (uint32_t)o.udp_timeout;
+	stackd.connect_timeout = (uint32_t)o.connect_timeout;
 	stackd.link_a = attach(&o.link_a, 1, "A");
 	stackd.link_b = attach(&o.link_b, 0, "B");
 	if (tg_link_slot_size(stackd.link_a) < stackd.mtu)
@@ -165,6 +230,9 @@ int main(int argc, char **argv)
 		fatalx("cannot set up the lwIP interface");
 	if (tcp_flow_init(&stackd) < 0)
 		fatalx("cannot set up the TCP listener");
+	if (udp_flow_init(&stackd) < 0)
+		fatalx("cannot set up the UDP wildcard");
+	syn_hold_init(&stackd);
 
 	if (tg_hello_send(stackd.link_a, TG_ROLE_STACKD, 0) < 0 ||
 	    tg_hello_send(stackd.link_b, TG_ROLE_STACKD, STACKD_WINDOW) < 0)
@@ -173,23 +241,30 @@ int main(int argc, char **argv)
 
 	stackd.lwip_timer = evtimer_new(stackd.base, on_lwip_timer, NULL);
 	stackd.lev_a = tg_link_event_new(stackd.base, stackd.link_a, netif_link_drain, &stackd);
-	stackd.lev_b = tg_link_event_new(stackd.base, stackd.link_b, tcp_flow_drain, &stackd);
+	stackd.lev_b = tg_link_event_new(stackd.base, stackd.link_b, flow_link_drain, &stackd);
+	stackd.sweep_timer = event_new(stackd.base, -1, EV_PERSIST, on_sweep, NULL);
 	sigterm = evsignal_new(stackd.base, SIGTERM, on_signal, NULL);
 	sigint = evsignal_new(stackd.base, SIGINT, on_signal, NULL);
-	if (!stackd.lwip_timer || !stackd.lev_a || !stackd.lev_b || !sigterm || !sigint ||
-	    evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0)
+	struct timeval sweep_tv = {SWEEP_INTERVAL_SEC, 0};
+
+	if (!stackd.lwip_timer || !stackd.lev_a || !stackd.lev_b || !stackd.sweep_timer ||
+	    !sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0 || event_add(stackd.sweep_timer, &sweep_tv) < 0)
 		fatalx("cannot set up events");
 	stackd_lwip_timer_update();
 
-	log_info("running: mtu %u, max %u flows", stackd.mtu, stackd.max_flows);
+	log_info("running: mtu %u, max %u flows, %s handshake", stackd.mtu, stackd.max_flows,
+	         stackd.handshake == TG_OPEN_CONSISTENT ? "consistent" : "fast");
 	event_base_dispatch(stackd.base);
 
 	tcp_flow_shutdown_all();
+	udp_flow_shutdown_all();
 	stackd_flush_links();
 	log_counters(&stackd.ctr);
 	tg_link_event_free(stackd.lev_a);
 	tg_link_event_free(stackd.lev_b);
 	event_free(stackd.lwip_timer);
+	event_free(stackd.sweep_timer);
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(stackd.base);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "bytebuf.h"
 #include "link.h"
@@ -35,6 +36,17 @@ struct stackd_counters {
 	uint64_t flows_reset_local; /* reset by the client or lwIP */
 	uint64_t flows_reset_relay; /* reset by relayd or a failed connect */
 	uint64_t credit_errors;     /* relayd sent beyond our window: flow reset */
+	uint64_t flows_idle_expired;
+	uint64_t syn_retransmits_held; /* consistent mode: duplicate SYNs swallowed */
+	uint64_t icmp_echo_relayed;
+	uint64_t icmp_errors_sent;
+	uint64_t udp_flows_open;
+	uint64_t udp_flows_total;
+	uint64_t udp_up;   /* datagrams client -> relayd */
+	uint64_t udp_down; /* datagrams relayd -> client */
+	uint64_t drop_udp_not_unicast;
+	uint64_t drop_udp_too_big;
+	uint64_t drop_udp_no_slot;
 };
 
 struct stackd {
@@ -48,6 +60,12 @@ struct stackd {
 	uint32_t mtu;
 	uint32_t max_flows;
 	uint32_t relay_window; /* relayd's HELLO.window: our initial send credit per flow */
+	uint32_t handshake;    /* enum tg_open_mode */
+	uint32_t idle_timeout; /* seconds an established TCP flow may idle */
+	uint32_t half_close_timeout;
+	uint32_t udp_timeout;     /* relayd's NAT timeout; stackd sweeps at twice it */
+	uint32_t connect_timeout; /* relayd's; bounds how long a SYN is held */
+	struct event *sweep_timer;
 	bool hello_a;
 	bool hello_b;
 	struct stackd_counters ctr;
@@ -61,9 +79,18 @@ unsigned netif_link_drain(struct tg_link_end *end, unsigned budget, void *arg);
 
 /* tcp_flow.c: TCP flows between lwIP and link B. */
 int tcp_flow_init(struct stackd *sd);
-unsigned tcp_flow_drain(struct tg_link_end *end, unsigned budget, void *arg);
+void tcp_flow_dispatch(const struct tg_desc *d, const uint8_t *slot);
 void tcp_flow_retry_waiting(void);
+void tcp_flow_sweep(time_t now);
 void tcp_flow_shutdown_all(void);
+bool tcp_flow_owns(uint32_t id);
+uint32_t tcp_flow_count(void);
+
+/* flow_link.c: link B's receive side. */
+unsigned flow_link_drain(struct tg_link_end *end, unsigned budget, void *arg);
+
+/* A flow id no TCP flow, UDP flow or held SYN uses. */
+uint32_t stackd_alloc_flow_id(void);
 
 /* Re-arms lwIP's timer after anything that may have added a timeout. */
 void stackd_lwip_timer_update(void);

@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lwip/ip_addr.h"
 #include "lwip/tcp.h"
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "proto.h"
 #include "stackd.h"
+#include "syn_hold.h"
 #include "tg_lwip.h"
 
 #define CREDIT_BATCH (STACKD_WINDOW / 4)
@@ -43,13 +45,13 @@ struct tcp_flow {
 	bool tx_shut;           /* we shut lwIP's sending side (FIN to the client) */
 	bool relay_closed;      /* relayd sent CLOSED */
 	bool waiting;           /* on the list of flows waiting for link B slots */
+	time_t last_active;     /* for the idle timeouts */
 	struct tcp_flow *wait_next;
 };
 
 static struct stackd *sd;
 static struct flow_table flows;
 static struct tcp_flow *wait_head;
-static uint32_t next_flow_id = 1;
 
 static void flow_free(struct tcp_flow *f);
 
@@ -81,12 +83,14 @@ static void wait_for_slots(struct tcp_flow *f)
 	wait_head = f;
 }
 
-static uint32_t alloc_flow_id(void)
+bool tcp_flow_owns(uint32_t id)
 {
-	/* Ids are never reused while in use; a wrap after 2^32 flows skips live ones. */
-	while (next_flow_id == 0 || flow_table_get(&flows, next_flow_id))
-		next_flow_id++;
-	return next_flow_id++;
+	return flow_table_get(&flows, id) != NULL;
+}
+
+uint32_t tcp_flow_count(void)
+{
+	return flows.count;
 }
 
 /* Ends a flow on our side with RST to the client and RESET to relayd. */
@@ -223,6 +227,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 			pbuf_free(p);
 		return ERR_OK;
 	}
+	f->last_active = time(NULL);
 	if (!p) {
 		f->client_fin = true;
 		push_up(f);
@@ -279,12 +284,17 @@ static void addr_from_lwip(struct tg_addr *a, const ip_addr_t *ip, u16_t port)
 	}
 }
 
-static int send_open(struct tcp_flow *f, struct tcp_pcb *pcb)
+/* Fast mode: relayd learns of the flow now. Consistent mode: it did when the SYN was held. */
+static int open_flow(struct tcp_flow *f, struct tcp_pcb *pcb)
 {
 	struct tg_msg_open m = {.proto = 6};
 
 	addr_from_lwip(&m.src, &pcb->remote_ip, pcb->remote_port);
 	addr_from_lwip(&m.dst, &pcb->local_ip, pcb->local_port);
+	f->id = syn_hold_take(&m.src, &m.dst);
+	if (f->id)
+		return 0;
+	f->id = stackd_alloc_flow_id();
 	return tg_link_send_copy(sd->link_b, TG_MSG_TCP_OPEN, f->id, TG_OPEN_FAST, &m, sizeof(m));
 }
 
@@ -305,10 +315,10 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		tcp_abort(pcb);
 		return ERR_ABRT;
 	}
-	f->id = alloc_flow_id();
 	f->pcb = pcb;
 	f->up_credit = sd->relay_window;
-	if (send_open(f, pcb) < 0 || flow_table_put(&flows, f->id, f) < 0) {
+	f->last_active = time(NULL);
+	if (open_flow(f, pcb) < 0 || flow_table_put(&flows, f->id, f) < 0) {
 		free(f);
 		sd->ctr.flows_refused++;
 		tcp_abort(pcb);
@@ -326,9 +336,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 /* Link B messages ------------------------------------------------------------------------ */
 
-static void on_data(struct tcp_flow *f, const struct tg_desc *d)
+static void on_data(struct tcp_flow *f, const struct tg_desc *d, const uint8_t *data)
 {
-	const uint8_t *data = tg_link_peer_slot(sd->link_b, d->slot);
 	uint32_t taken = 0;
 
 	if (f->relay_fin || d->len > STACKD_WINDOW - f->down_unacked) {
@@ -337,6 +346,7 @@ static void on_data(struct tcp_flow *f, const struct tg_desc *d)
 		return;
 	}
 	f->down_unacked += d->len;
+	f->last_active = time(NULL);
 	if (f->down.len == 0 && f->pcb) {
 		taken = write_to_pcb(f, data, d->len);
 		if (taken)
@@ -381,7 +391,7 @@ static void on_open_result(struct tcp_flow *f, uint32_t result)
 	flow_abort(f, false);
 }
 
-static void dispatch(const struct tg_desc *d)
+void tcp_flow_dispatch(const struct tg_desc *d, const uint8_t *slot)
 {
 	struct tcp_flow *f = flow_table_get(&flows, d->flow);
 
@@ -394,7 +404,7 @@ static void dispatch(const struct tg_desc *d)
 		on_open_result(f, d->arg);
 		break;
 	case TG_MSG_DATA:
-		on_data(f, d);
+		on_data(f, d, slot);
 		break;
 	case TG_MSG_CREDIT:
 		on_credit(f, d->arg);
@@ -415,37 +425,6 @@ static void dispatch(const struct tg_desc *d)
 		sd->ctr.drop_bad_msg++;
 		break;
 	}
-}
-
-unsigned tcp_flow_drain(struct tg_link_end *end, unsigned budget, void *arg)
-{
-	struct tg_desc d[TG_LINK_BURST];
-	unsigned n, total = 0;
-
-	while (total < budget && (n = tg_link_recv(end, d, TG_LINK_BURST)) > 0) {
-		for (unsigned i = 0; i < n; i++) {
-			if (!sd->hello_b) {
-				struct tg_msg_hello h;
-
-				if (tg_hello_check(end, &d[i], TG_ROLE_RELAYD, &h) < 0)
-					fatalx("link B: relayd's HELLO failed, giving up");
-				sd->relay_window = h.window;
-				sd->hello_b = true;
-				continue;
-			}
-			if ((d[i].slot != TG_NO_SLOT) != (d[i].type == TG_MSG_DATA))
-				sd->ctr.drop_bad_msg++;
-			else
-				dispatch(&d[i]);
-			if (d[i].slot != TG_NO_SLOT)
-				tg_link_release(end, d[i].slot);
-		}
-		total += n;
-	}
-	tcp_flow_retry_waiting();
-	stackd_flush_links();
-	stackd_lwip_timer_update();
-	return total;
 }
 
 void tcp_flow_retry_waiting(void)
@@ -478,6 +457,24 @@ static void flow_free(struct tcp_flow *f)
 	tg_bytebuf_free(&f->down);
 	sd->ctr.flows_open--;
 	free(f);
+}
+
+static void sweep_one(uint32_t id, void *flow, void *arg)
+{
+	struct tcp_flow *f = flow;
+	time_t now = *(time_t *)arg;
+	bool half_closed = f->client_fin || f->relay_fin;
+	uint32_t limit = half_closed ? sd->half_close_timeout : sd->idle_timeout;
+
+	if (now - f->last_active > (time_t)limit) {
+		sd->ctr.flows_idle_expired++;
+		flow_abort(f, true);
+	}
+}
+
+void tcp_flow_sweep(time_t now)
+{
+	flow_table_foreach(&flows, sweep_one, &now);
 }
 
 static void abort_one(uint32_t id, void *flow, void *arg)

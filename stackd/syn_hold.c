@@ -1,0 +1,285 @@
+/*
+ * The consistent handshake: a client's SYN is held here, before lwIP sees it, until relayd
+ * reports how its own connect to the destination ended. Success re-injects the SYN, so lwIP
+ * answers SYN-ACK only for destinations that really accepted; refusal answers RST|ACK;
+ * unreachable answers ICMP unreachable; a timeout answers nothing. Retransmitted SYNs are
+ * swallowed while the question is open. No lwIP change is needed for any of it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+
+#include "icmp.h"
+#include "log.h"
+#include "proto.h"
+#include "stackd.h"
+#include "syn_hold.h"
+
+#define HOLD_BUCKETS 1024u
+#define HOLD_MAX     4096u /* held SYNs at once; beyond, new ones are refused with RST */
+#define SYN_MAX_LEN  512u  /* IP + TCP headers with options; a SYN carries no more */
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+
+struct held_syn {
+	uint32_t flow;
+	bool approved; /* relayd connected; the SYN went to lwIP; waiting for accept */
+	struct tg_addr client;
+	struct tg_addr dst;
+	uint32_t isn;
+	time_t since;
+	uint32_t len;
+	uint8_t pkt[SYN_MAX_LEN];
+	struct held_syn *next;
+};
+
+static struct stackd *sd;
+static struct held_syn *buckets[HOLD_BUCKETS];
+static unsigned held_count;
+
+static uint32_t tuple_hash(const struct tg_addr *client, const struct tg_addr *dst)
+{
+	uint32_t h = 2166136261u;
+	const uint8_t *parts[2] = {(const uint8_t *)client, (const uint8_t *)dst};
+
+	for (int i = 0; i < 2; i++)
+		for (size_t j = 0; j < sizeof(struct tg_addr); j++)
+			h = (h ^ parts[i][j]) * 16777619u;
+	return h % HOLD_BUCKETS;
+}
+
+static struct held_syn **find_slot(const struct tg_addr *client, const struct tg_addr *dst)
+{
+	struct held_syn **pp = &buckets[tuple_hash(client, dst)];
+
+	while (*pp && (memcmp(&(*pp)->client, client, sizeof(*client)) != 0 ||
+	               memcmp(&(*pp)->dst, dst, sizeof(*dst)) != 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static struct held_syn *find_flow(uint32_t flow)
+{
+	for (unsigned b = 0; b < HOLD_BUCKETS; b++)
+		for (struct held_syn *h = buckets[b]; h; h = h->next)
+			if (h->flow == flow)
+				return h;
+	return NULL;
+}
+
+static void unlink_held(struct held_syn *h)
+{
+	struct held_syn **pp = find_slot(&h->client, &h->dst);
+
+	if (*pp == h)
+		*pp = h->next;
+	held_count--;
+	free(h);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Parses a bare SYN (no ACK); returns false for anything else. */
+static bool parse_syn(const uint8_t *pkt, uint32_t len, struct tg_addr *client, struct tg_addr *dst,
+                      uint32_t *isn)
+{
+	const uint8_t *tcp;
+	unsigned version = pkt[0] >> 4;
+
+	memset(client, 0, sizeof(*client));
+	memset(dst, 0, sizeof(*dst));
+	if (version == 4) {
+		unsigned ihl = (pkt[0] & 0x0f) * 4u;
+
+		if (pkt[9] != 6 || len < ihl + 20 || (pkt[6] & 0x3f) || pkt[7])
+			return false;
+		client->family = dst->family = TG_AF_INET4;
+		memcpy(client->ip, pkt + 12, 4);
+		memcpy(dst->ip, pkt + 16, 4);
+		tcp = pkt + ihl;
+	} else if (version == 6) {
+		if (pkt[6] != 6 || len < 40 + 20)
+			return false;
+		client->family = dst->family = TG_AF_INET6;
+		memcpy(client->ip, pkt + 8, 16);
+		memcpy(dst->ip, pkt + 24, 16);
+		tcp = pkt + 40;
+	} else {
+		return false;
+	}
+	if ((tcp[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+		return false;
+	client->port = (uint16_t)(tcp[0] << 8 | tcp[1]);
+	dst->port = (uint16_t)(tcp[2] << 8 | tcp[3]);
+	*isn = rd32(tcp + 4);
+	return dst->port != 0;
+}
+
+static void to_ip(ip_addr_t *ip, const struct tg_addr *a)
+{
+	if (a->family == TG_AF_INET6) {
+		IP_ADDR6(ip, 0, 0, 0, 0);
+		memcpy(ip_2_ip6(ip)->addr, a->ip, 16);
+		ip6_addr_clear_zone(ip_2_ip6(ip));
+	} else {
+		IP_ADDR4(ip, a->ip[0], a->ip[1], a->ip[2], a->ip[3]);
+	}
+}
+
+static void send_rst(const struct held_syn *h)
+{
+	ip_addr_t local, remote;
+
+	to_ip(&local, &h->dst);
+	to_ip(&remote, &h->client);
+	/* RST|ACK acknowledging the SYN: the client's connect() fails with ECONNREFUSED. */
+	tcp_rst(NULL, 0, h->isn + 1, &local, &remote, h->dst.port, h->client.port);
+}
+
+static void reinject(const struct held_syn *h)
+{
+	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)h->len, PBUF_RAM);
+
+	if (!p)
+		return;
+	memcpy(p->payload, h->pkt, h->len);
+	if (sd->netif->input(p, sd->netif) != ERR_OK)
+		pbuf_free(p);
+}
+
+static bool send_open(const struct held_syn *h)
+{
+	struct tg_msg_open m = {.src = h->client, .dst = h->dst, .proto = 6};
+
+	return tg_link_send_copy(sd->link_b, TG_MSG_TCP_OPEN, h->flow, TG_OPEN_CONSISTENT, &m,
+	                         sizeof(m)) == 0;
+}
+
+bool syn_hold_input(const uint8_t *pkt, uint32_t len)
+{
+	struct tg_addr client, dst;
+	struct held_syn **pp, *h;
+	uint32_t isn;
+
+	if (sd->handshake != TG_OPEN_CONSISTENT || !parse_syn(pkt, len, &client, &dst, &isn))
+		return false;
+	pp = find_slot(&client, &dst);
+	if (*pp) {
+		if ((*pp)->approved)
+			return false; /* lwIP owns the handshake now; it handles duplicates */
+		sd->ctr.syn_retransmits_held++;
+		return true;
+	}
+	if (len > SYN_MAX_LEN || !sd->hello_b) {
+		sd->ctr.drop_malformed++;
+		return true;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h || held_count >= HOLD_MAX || tcp_flow_count() >= sd->max_flows) {
+		struct held_syn tmp = {.client = client, .dst = dst, .isn = isn};
+
+		free(h);
+		sd->ctr.flows_refused++;
+		send_rst(&tmp);
+		return true;
+	}
+	h->flow = stackd_alloc_flow_id();
+	h->client = client;
+	h->dst = dst;
+	h->isn = isn;
+	h->since = time(NULL);
+	h->len = len;
+	memcpy(h->pkt, pkt, len);
+	if (!send_open(h)) {
+		free(h);
+		sd->ctr.flows_refused++;
+		return true;
+	}
+	h->next = *pp;
+	*pp = h;
+	held_count++;
+	return true;
+}
+
+bool syn_hold_result(uint32_t flow, uint32_t result)
+{
+	struct held_syn *h = find_flow(flow);
+
+	if (!h || h->approved)
+		return h != NULL;
+	switch (result) {
+	case TG_OPEN_OK:
+		h->approved = true;
+		h->since = time(NULL);
+		reinject(h);
+		return true;
+	case TG_OPEN_UNREACHABLE:
+		icmp_send_unreachable(sd, &h->dst, &h->client, 6, ICMP_UNREACH_HOST, h->isn);
+		break;
+	case TG_OPEN_TIMEOUT:
+		/* Say nothing: the client's own connect timeout decides, as with a dead host. */
+		break;
+	default:
+		send_rst(h);
+		break;
+	}
+	sd->ctr.flows_reset_relay++;
+	unlink_held(h);
+	return true;
+}
+
+uint32_t syn_hold_take(const struct tg_addr *client, const struct tg_addr *dst)
+{
+	struct held_syn **pp = find_slot(client, dst);
+	uint32_t flow;
+
+	if (!*pp || !(*pp)->approved)
+		return 0;
+	flow = (*pp)->flow;
+	unlink_held(*pp);
+	return flow;
+}
+
+bool syn_hold_owns(uint32_t flow)
+{
+	return held_count > 0 && find_flow(flow) != NULL;
+}
+
+void syn_hold_sweep(time_t now)
+{
+	/* relayd answers within its connect timeout; a client that never completes the
+	   handshake after approval leaves a connected upstream socket that must be reset. */
+	time_t limit = (time_t)sd->connect_timeout + 5;
+
+	for (unsigned b = 0; b < HOLD_BUCKETS; b++) {
+		struct held_syn *h = buckets[b];
+
+		while (h) {
+			struct held_syn *next = h->next;
+
+			if (now - h->since > limit) {
+				if (h->approved) {
+					struct tg_desc d = {.slot = TG_NO_SLOT,
+					                    .flow = h->flow,
+					                    .type = TG_MSG_RESET};
+
+					tg_link_send(sd->link_b, &d);
+				}
+				unlink_held(h);
+			}
+			h = next;
+		}
+	}
+}
+
+void syn_hold_init(struct stackd *s)
+{
+	sd = s;
+}

@@ -1,0 +1,292 @@
+/*
+ * UDP flows: every datagram lwIP's wildcard pcb receives belongs to the flow of its
+ * (client address, client port, destination address, destination port); the first datagram
+ * creates the flow and its id. Datagrams cross link B whole, one slot each, as UDP messages;
+ * relayd keeps the NAT table with its timeouts and sends CLOSED when it expires a flow, which
+ * makes stackd forget it too (a sweep here catches a flow relayd never mentioned again).
+ */
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lwip/ip.h"
+#include "lwip/pbuf.h"
+#include "lwip/udp.h"
+
+#include "flow_table.h"
+#include "icmp.h"
+#include "log.h"
+#include "proto.h"
+#include "stackd.h"
+#include "tg_lwip.h"
+#include "udp_flow.h"
+
+#define TUPLE_BUCKETS 4096u
+
+struct udp_flow {
+	uint32_t id;
+	struct tg_addr client;
+	struct tg_addr dst;
+	time_t last_used;
+	struct udp_flow *tuple_next;
+};
+
+static struct stackd *sd;
+static struct udp_pcb *any_pcb;
+static struct flow_table by_id;
+static struct udp_flow *by_tuple[TUPLE_BUCKETS];
+
+static uint32_t tuple_hash(const struct tg_addr *client, const struct tg_addr *dst)
+{
+	uint32_t h = 2166136261u;
+	const uint8_t *parts[2] = {(const uint8_t *)client, (const uint8_t *)dst};
+
+	for (int i = 0; i < 2; i++)
+		for (size_t j = 0; j < sizeof(struct tg_addr); j++)
+			h = (h ^ parts[i][j]) * 16777619u;
+	return h % TUPLE_BUCKETS;
+}
+
+static struct udp_flow *find_tuple(const struct tg_addr *client, const struct tg_addr *dst)
+{
+	struct udp_flow *f = by_tuple[tuple_hash(client, dst)];
+
+	while (f && (memcmp(&f->client, client, sizeof(*client)) != 0 ||
+	             memcmp(&f->dst, dst, sizeof(*dst)) != 0))
+		f = f->tuple_next;
+	return f;
+}
+
+static void forget(struct udp_flow *f)
+{
+	struct udp_flow **pp = &by_tuple[tuple_hash(&f->client, &f->dst)];
+
+	while (*pp && *pp != f)
+		pp = &(*pp)->tuple_next;
+	if (*pp)
+		*pp = f->tuple_next;
+	flow_table_del(&by_id, f->id);
+	sd->ctr.udp_flows_open--;
+	free(f);
+}
+
+static struct udp_flow *create(const struct tg_addr *client, const struct tg_addr *dst)
+{
+	struct udp_flow *f;
+	uint32_t h;
+
+	if (by_id.count >= sd->max_flows || !(f = calloc(1, sizeof(*f)))) {
+		sd->ctr.flows_refused++;
+		return NULL;
+	}
+	f->id = stackd_alloc_flow_id();
+	f->client = *client;
+	f->dst = *dst;
+	if (flow_table_put(&by_id, f->id, f) < 0) {
+		free(f);
+		sd->ctr.flows_refused++;
+		return NULL;
+	}
+	h = tuple_hash(client, dst);
+	f->tuple_next = by_tuple[h];
+	by_tuple[h] = f;
+	sd->ctr.udp_flows_open++;
+	sd->ctr.udp_flows_total++;
+	return f;
+}
+
+static void to_tg_addr(struct tg_addr *a, const ip_addr_t *ip, uint16_t port)
+{
+	memset(a, 0, sizeof(*a));
+	a->port = port;
+	if (IP_IS_V6(ip)) {
+		a->family = TG_AF_INET6;
+		memcpy(a->ip, ip_2_ip6(ip)->addr, 16);
+	} else {
+		a->family = TG_AF_INET4;
+		memcpy(a->ip, &ip_2_ip4(ip)->addr, 4);
+	}
+}
+
+static void from_tg_addr(ip_addr_t *ip, const struct tg_addr *a)
+{
+	if (a->family == TG_AF_INET6) {
+		IP_ADDR6(ip, 0, 0, 0, 0);
+		memcpy(ip_2_ip6(ip)->addr, a->ip, 16);
+		ip6_addr_clear_zone(ip_2_ip6(ip));
+	} else {
+		IP_ADDR4(ip, a->ip[0], a->ip[1], a->ip[2], a->ip[3]);
+	}
+}
+
+static bool dst_is_unicast(const ip_addr_t *dst)
+{
+	if (IP_IS_V6(dst))
+		return !ip6_addr_ismulticast(ip_2_ip6(dst));
+	return !ip4_addr_ismulticast(ip_2_ip4(dst)) &&
+	       !ip4_addr_isbroadcast_u32(ip_2_ip4(dst)->addr, sd->netif);
+}
+
+static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
+                        u16_t port)
+{
+	const ip_addr_t *dst_ip = ip_current_dest_addr();
+	struct tg_addr client, dst;
+	struct tg_msg_udp m;
+	struct udp_flow *f;
+	struct tg_desc d = {.type = TG_MSG_UDP};
+	uint8_t *out;
+
+	if (!dst_is_unicast(dst_ip) || tg_lwip_udp_current_dest_port() == 0) {
+		sd->ctr.drop_udp_not_unicast++;
+		goto done;
+	}
+	if (p->tot_len + sizeof(m) > tg_link_slot_size(sd->link_b)) {
+		sd->ctr.drop_udp_too_big++;
+		goto done;
+	}
+	to_tg_addr(&client, addr, port);
+	to_tg_addr(&dst, dst_ip, tg_lwip_udp_current_dest_port());
+	f = find_tuple(&client, &dst);
+	if (!f && !(f = create(&client, &dst)))
+		goto done;
+	f->last_used = time(NULL);
+	d.slot = tg_link_alloc(sd->link_b);
+	if (d.slot == TG_NO_SLOT) {
+		sd->ctr.drop_udp_no_slot++;
+		goto done;
+	}
+	m.src = client;
+	m.dst = dst;
+	out = tg_link_slot(sd->link_b, d.slot);
+	memcpy(out, &m, sizeof(m));
+	pbuf_copy_partial(p, out + sizeof(m), p->tot_len, 0);
+	d.len = (uint32_t)sizeof(m) + p->tot_len;
+	d.flow = f->id;
+	if (tg_link_send(sd->link_b, &d) < 0) {
+		tg_link_unalloc(sd->link_b, d.slot);
+		sd->ctr.drop_udp_no_slot++;
+		goto done;
+	}
+	sd->ctr.udp_up++;
+done:
+	pbuf_free(p);
+}
+
+/* A datagram from relayd: m->src is the remote end (the original destination), m->dst the client.
+ */
+static void deliver(struct udp_flow *f, const struct tg_msg_udp *m, const uint8_t *data,
+                    uint32_t len)
+{
+	ip_addr_t src, dst;
+	struct pbuf *p;
+
+	if (len > 0xffff - 8 || m->src.family != m->dst.family || !tg_addr_valid(&m->src)) {
+		sd->ctr.drop_bad_msg++;
+		return;
+	}
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (!p) {
+		sd->ctr.drop_udp_no_slot++;
+		return;
+	}
+	memcpy(p->payload, data, len);
+	from_tg_addr(&src, &m->src);
+	from_tg_addr(&dst, &m->dst);
+	if (tg_lwip_udp_send_from(any_pcb, p, &src, m->src.port, &dst, m->dst.port) == ERR_OK)
+		sd->ctr.udp_down++;
+	else
+		sd->ctr.drop_udp_no_slot++;
+	pbuf_free(p);
+	f->last_used = time(NULL);
+}
+
+static enum icmp_unreach unreach_kind(uint32_t result)
+{
+	return result == TG_OPEN_REFUSED ? ICMP_UNREACH_PORT : ICMP_UNREACH_HOST;
+}
+
+bool udp_flow_dispatch(const struct tg_desc *d, const uint8_t *slot)
+{
+	struct udp_flow *f = flow_table_get(&by_id, d->flow);
+	struct tg_msg_udp m;
+
+	if (!f)
+		return false;
+	switch (d->type) {
+	case TG_MSG_UDP:
+	case TG_MSG_UDP_ERROR:
+		if (!slot || d->len < sizeof(m)) {
+			sd->ctr.drop_bad_msg++;
+			return true;
+		}
+		memcpy(&m, slot, sizeof(m));
+		/* relayd answers for this flow only: the client end must be the flow's. */
+		if (memcmp(&m.dst, &f->client, sizeof(m.dst)) != 0) {
+			sd->ctr.drop_bad_msg++;
+			return true;
+		}
+		if (d->type == TG_MSG_UDP)
+			deliver(f, &m, slot + sizeof(m), d->len - (uint32_t)sizeof(m));
+		else
+			icmp_send_unreachable(sd, &f->dst, &f->client, IPPROTO_UDP,
+			                      unreach_kind(d->arg), 0);
+		return true;
+	case TG_MSG_CLOSED:
+	case TG_MSG_RESET:
+		forget(f);
+		return true;
+	default:
+		sd->ctr.drop_bad_msg++;
+		return true;
+	}
+}
+
+static void sweep_one(uint32_t id, void *flow, void *arg)
+{
+	struct udp_flow *f = flow;
+	time_t *cutoff = arg;
+
+	if (f->last_used < *cutoff)
+		forget(f);
+}
+
+void udp_flow_sweep(time_t now)
+{
+	/* relayd expires flows after udp_timeout; twice that here only catches lost messages. */
+	time_t cutoff = now - 2 * (time_t)sd->udp_timeout;
+
+	flow_table_foreach(&by_id, sweep_one, &cutoff);
+}
+
+static void forget_one(uint32_t id, void *flow, void *arg)
+{
+	forget(flow);
+}
+
+void udp_flow_shutdown_all(void)
+{
+	flow_table_foreach(&by_id, forget_one, NULL);
+	flow_table_destroy(&by_id);
+	if (any_pcb)
+		udp_remove(any_pcb);
+	any_pcb = NULL;
+}
+
+bool udp_flow_owns(uint32_t id)
+{
+	return flow_table_get(&by_id, id) != NULL;
+}
+
+int udp_flow_init(struct stackd *s)
+{
+	sd = s;
+	if (flow_table_init(&by_id, s->max_flows) < 0)
+		return -1;
+	any_pcb = tg_lwip_udp_bind_any();
+	if (!any_pcb)
+		return -1;
+	udp_recv(any_pcb, on_udp_recv, NULL);
+	return 0;
+}
