@@ -28,12 +28,15 @@
 struct relayd_opts {
 	struct tg_link_fds link_b;
 	unsigned long connect_timeout;
+	unsigned long udp_timeout;
+	unsigned long dns_timeout;
 	enum tg_log_level log_level;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: relayd --link-b MEMFD,BELL_SELF,BELL_PEER [--connect-timeout SEC]\n"
+	             "              [--udp-timeout SEC] [--dns-timeout SEC]\n"
 	             "              [--log-level error|warning|info|debug]\n");
 }
 
@@ -44,6 +47,8 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	        {"link-b", required_argument, NULL, 'b'},
 	        {"connect-timeout", required_argument, NULL, 't'},
 	        {"log-level", required_argument, NULL, 'l'},
+	        {"udp-timeout", required_argument, NULL, 'u'},
+	        {"dns-timeout", required_argument, NULL, 'd'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -51,6 +56,8 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	int ch;
 
 	o->connect_timeout = CONNECT_TIMEOUT_DEFAULT;
+	o->udp_timeout = 60;
+	o->dns_timeout = 10;
 	o->log_level = TG_LOG_INFO;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -65,6 +72,14 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 			break;
 		case 'l':
 			if (log_parse_level(optarg, &o->log_level) < 0)
+				goto bad;
+			break;
+		case 'u':
+			if (tg_parse_uint(optarg, 1, 86400, &o->udp_timeout) < 0)
+				goto bad;
+			break;
+		case 'd':
+			if (tg_parse_uint(optarg, 1, 86400, &o->dns_timeout) < 0)
 				goto bad;
 			break;
 		case 'h':

@@ -14,9 +14,22 @@ struct tg_link_event {
 	tg_link_drain_fn drain;
 	void *arg;
 	struct event *bell;
-	struct event *work;   /* active when there is more to do this turn */
+	/*
+	 * A zero-timeout timer, not event_active(): libevent runs events activated from a
+	 * callback in the same pass, so a side that cannot make progress would spin there and
+	 * starve I/O, timers and signals. A timer waits for the next pass, after polling.
+	 */
+	struct event *work;
 	struct event *safety; /* periodic: retries pending sends, catches stalls */
 };
+
+static void schedule(struct tg_link_event *lev)
+{
+	static const struct timeval now = {0, 0};
+
+	if (!evtimer_pending(lev->work, NULL))
+		evtimer_add(lev->work, &now);
+}
 
 static void run(struct tg_link_event *lev)
 {
@@ -24,12 +37,12 @@ static void run(struct tg_link_event *lev)
 
 	tg_link_flush(lev->end);
 	if (done >= DRAIN_BUDGET) {
-		event_active(lev->work, EV_READ, 0);
+		schedule(lev);
 		return;
 	}
 	/* Drained: announce sleep, unless something arrived in the meantime. */
 	if (!tg_link_prepare_sleep(lev->end))
-		event_active(lev->work, EV_READ, 0);
+		schedule(lev);
 }
 
 static void on_bell(evutil_socket_t fd, short what, void *arg)
@@ -65,7 +78,7 @@ struct tg_link_event *tg_link_event_new(struct event_base *base, struct tg_link_
 	lev->drain = drain;
 	lev->arg = arg;
 	lev->bell = event_new(base, tg_link_bell_fd(end), EV_READ | EV_PERSIST, on_bell, lev);
-	lev->work = event_new(base, -1, 0, on_work, lev);
+	lev->work = evtimer_new(base, on_work, lev);
 	lev->safety = event_new(base, -1, EV_PERSIST, on_safety, lev);
 	if (!lev->bell || !lev->work || !lev->safety || event_add(lev->bell, NULL) < 0 ||
 	    event_add(lev->safety, &tv) < 0) {
@@ -73,7 +86,7 @@ struct tg_link_event *tg_link_event_new(struct event_base *base, struct tg_link_
 		return NULL;
 	}
 	/* Whatever the peer queued before we attached is handled at once. */
-	event_active(lev->work, EV_READ, 0);
+	schedule(lev);
 	return lev;
 }
 
@@ -92,6 +105,5 @@ void tg_link_event_free(struct tg_link_event *lev)
 
 void tg_link_event_kick(struct tg_link_event *lev)
 {
-	if (!event_pending(lev->work, EV_READ, NULL))
-		event_active(lev->work, EV_READ, 0);
+	schedule(lev);
 }

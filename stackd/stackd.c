@@ -39,9 +39,12 @@ uint32_t stackd_alloc_flow_id(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: stackd --link-a MEMFD,BELL_SELF,BELL_PEER "
-	                "--link-b MEMFD,BELL_SELF,BELL_PEER --mtu N\n"
-	                "              [--max-flows N] [--log-level LEVEL]\n");
+	fprintf(stderr,
+	        "usage: stackd --link-a MEMFD,BELL_SELF,BELL_PEER "
+	        "--link-b MEMFD,BELL_SELF,BELL_PEER --mtu N\n"
+	        "              [--max-flows N] [--handshake fast|consistent]\n"
+	        "              [--tcp-idle-timeout SEC] [--tcp-half-close-timeout SEC]\n"
+	        "              [--udp-timeout SEC] [--connect-timeout SEC] [--log-level LEVEL]\n");
 	exit(2);
 }
 
@@ -66,6 +69,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"mtu", required_argument, NULL, 'm'},
 	        {"max-flows", required_argument, NULL, 'f'},
 	        {"log-level", required_argument, NULL, 'l'},
+	        {"handshake", required_argument, NULL, 'h'},
+	        {"tcp-idle-timeout", required_argument, NULL, 'i'},
+	        {"tcp-half-close-timeout", required_argument, NULL, 'H'},
+	        {"udp-timeout", required_argument, NULL, 'u'},
+	        {"connect-timeout", required_argument, NULL, 'c'},
 	        {NULL, 0, NULL, 0},
 	};
 	bool have_a = false, have_b = false;

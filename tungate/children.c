@@ -15,7 +15,7 @@
 #include "log.h"
 #include "spawn.h"
 
-#define ARGV_MAX 16
+#define ARGV_MAX 40
 #define ARG_LEN  64
 #define KEEP_MAX 8
 
@@ -85,6 +85,16 @@ static void cmdline_stackd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%u", env->cfg->mtu);
 	arg(c, "--max-flows");
 	arg(c, "%u", env->cfg->max_flows);
+	arg(c, "--handshake");
+	arg(c, "%s", env->cfg->handshake ? "consistent" : "fast");
+	arg(c, "--tcp-idle-timeout");
+	arg(c, "%u", env->cfg->tcp_idle_timeout);
+	arg(c, "--tcp-half-close-timeout");
+	arg(c, "%u", env->cfg->tcp_half_close_timeout);
+	arg(c, "--udp-timeout");
+	arg(c, "%u", env->cfg->udp_timeout);
+	arg(c, "--connect-timeout");
+	arg(c, "%u", env->cfg->connect_timeout);
 }
 
 /* relayd --link-b ... [--connect-timeout SEC] [--log-level L] */
@@ -93,6 +103,10 @@ static void cmdline_relayd(struct cmdline *c, const struct tg_child_env *env)
 	arg_link(c, "--link-b", env->link_b, 1);
 	arg(c, "--connect-timeout");
 	arg(c, "%u", env->cfg->connect_timeout);
+	arg(c, "--udp-timeout");
+	arg(c, "%u", env->cfg->udp_timeout);
+	arg(c, "--dns-timeout");
+	arg(c, "%u", env->cfg->dns_timeout);
 }
 
 static void cmdline_build(struct cmdline *c, enum tg_child_id id, const struct tg_child_env *env)

@@ -126,6 +126,40 @@ static int set_connect_timeout(struct tg_config *cfg, const char *value, char *e
 	return set_range(&cfg->connect_timeout, value, 1, TG_CONNECT_TIMEOUT_MAX, err, errlen);
 }
 
+static int set_handshake(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "fast") == 0)
+		cfg->handshake = 0;
+	else if (strcmp(value, "consistent") == 0)
+		cfg->handshake = 1;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of fast, consistent", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_tcp_idle_timeout(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_range(&cfg->tcp_idle_timeout, value, 1, TG_TIMEOUT_MAX, err, errlen);
+}
+
+static int set_tcp_half_close_timeout(struct tg_config *cfg, const char *value, char *err,
+                                      size_t errlen)
+{
+	return set_range(&cfg->tcp_half_close_timeout, value, 1, TG_TIMEOUT_MAX, err, errlen);
+}
+
+static int set_udp_timeout(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_range(&cfg->udp_timeout, value, 1, 86400, err, errlen);
+}
+
+static int set_dns_timeout(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_range(&cfg->dns_timeout, value, 1, 86400, err, errlen);
+}
+
 static int set_log_level(struct tg_config *cfg, const char *value, char *err, size_t errlen)
 {
 	if (log_parse_level(value, &cfg->log_level) < 0) {
@@ -136,10 +170,18 @@ static int set_log_level(struct tg_config *cfg, const char *value, char *err, si
 }
 
 static const struct config_key config_keys[] = {
-        {"tun", "name", set_tun_name},         {"tun", "mtu", set_mtu},
-        {"tun", "address", set_address},       {"tun", "netns", set_netns},
-        {"stack", "max_flows", set_max_flows}, {"relay", "connect_timeout", set_connect_timeout},
+        {"tun", "name", set_tun_name},
+        {"tun", "mtu", set_mtu},
+        {"tun", "address", set_address},
+        {"tun", "netns", set_netns},
+        {"stack", "max_flows", set_max_flows},
+        {"relay", "connect_timeout", set_connect_timeout},
         {"log", "level", set_log_level},
+        {"stack", "handshake", set_handshake},
+        {"stack", "tcp_idle_timeout", set_tcp_idle_timeout},
+        {"stack", "tcp_half_close_timeout", set_tcp_half_close_timeout},
+        {"relay", "udp_timeout", set_udp_timeout},
+        {"relay", "dns_timeout", set_dns_timeout},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -159,6 +201,11 @@ void tg_config_defaults(struct tg_config *cfg)
 	cfg->mtu = 1500;
 	cfg->max_flows = 4096;
 	cfg->connect_timeout = 10;
+	cfg->handshake = 0;
+	cfg->tcp_idle_timeout = 7200;
+	cfg->tcp_half_close_timeout = 300;
+	cfg->udp_timeout = 60;
+	cfg->dns_timeout = 10;
 	cfg->log_level = TG_LOG_INFO;
 }
 

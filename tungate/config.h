@@ -18,6 +18,7 @@
 #define TG_MTU_MAX             65535
 #define TG_MAX_FLOWS_MAX       (1u << 24)
 #define TG_CONNECT_TIMEOUT_MAX 300
+#define TG_TIMEOUT_MAX         (7 * 86400)
 
 struct tg_config {
 	char tun_name[IFNAMSIZ];
@@ -27,7 +28,12 @@ struct tg_config {
 	unsigned prefix_len;
 	char netns[NAME_MAX + 1]; /* empty: the TUN lives in tungate's own namespace */
 	unsigned max_flows;
-	unsigned connect_timeout; /* seconds */
+	unsigned connect_timeout;        /* seconds */
+	unsigned handshake;              /* enum tg_open_mode: fast (0) or consistent (1) */
+	unsigned tcp_idle_timeout;       /* seconds an established TCP flow may idle */
+	unsigned tcp_half_close_timeout; /* seconds a half-closed TCP flow may idle */
+	unsigned udp_timeout;            /* seconds a UDP NAT entry may idle */
+	unsigned dns_timeout;            /* the same for flows to port 53: short-lived by nature */
 	enum tg_log_level log_level;
 };
 

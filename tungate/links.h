@@ -8,10 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TG_LINK_A_SLOTS     1024u
-#define TG_LINK_A_HEADROOM  128u
-#define TG_LINK_B_SLOT_SIZE 16384u
-#define TG_LINK_B_SLOTS     512u
+#define TG_LINK_A_SLOTS    1024u
+#define TG_LINK_A_HEADROOM 128u
+/*
+ * Link B slots hold a whole UDP datagram (up to 65,507 bytes) behind its 40-byte address
+ * header, so that a datagram never spans slots. Pages of unused slots are never touched, and
+ * the free-slot stack reuses the same few slots first, so the size costs address space, not RSS.
+ */
+#define TG_LINK_B_SLOT_SIZE 65600u
+#define TG_LINK_B_SLOTS     256u
 #define TG_LINK_FIRST_EPOCH 1u
 
 struct tg_shm_link {

@@ -36,6 +36,11 @@ enum {
 	OPT_MAX_FLOWS,
 	OPT_CONNECT_TIMEOUT,
 	OPT_LOG_LEVEL,
+	OPT_HANDSHAKE,
+	OPT_TCP_IDLE,
+	OPT_TCP_HALF_CLOSE,
+	OPT_UDP_TIMEOUT,
+	OPT_DNS_TIMEOUT,
 	OPT_LIBEXEC_DIR,
 	OPT_VERSION,
 };
@@ -54,6 +59,11 @@ static const struct flag_key {
         {OPT_MAX_FLOWS, "--max-flows", "stack", "max_flows"},
         {OPT_CONNECT_TIMEOUT, "--connect-timeout", "relay", "connect_timeout"},
         {OPT_LOG_LEVEL, "--log-level", "log", "level"},
+        {OPT_HANDSHAKE, "--handshake", "stack", "handshake"},
+        {OPT_TCP_IDLE, "--tcp-idle-timeout", "stack", "tcp_idle_timeout"},
+        {OPT_TCP_HALF_CLOSE, "--tcp-half-close-timeout", "stack", "tcp_half_close_timeout"},
+        {OPT_UDP_TIMEOUT, "--udp-timeout", "relay", "udp_timeout"},
+        {OPT_DNS_TIMEOUT, "--dns-timeout", "relay", "dns_timeout"},
 };
 
 struct override {
@@ -89,6 +99,8 @@ struct tungate {
 static const char synopsis[] =
         "usage: tungate [-n] [-c FILE] [--tun-name NAME] [--mtu N] [--tun-address A.B.C.D/N]\n"
         "               [--netns NAME] [--max-flows N] [--connect-timeout SEC]\n"
+        "               [--handshake fast|consistent] [--tcp-idle-timeout SEC]\n"
+        "               [--tcp-half-close-timeout SEC] [--udp-timeout SEC] [--dns-timeout SEC]\n"
         "               [--log-level LEVEL] [--libexec-dir DIR]\n"
         "       tungate --help | --version\n";
 
@@ -110,6 +122,12 @@ __attribute__((noreturn)) static void help(void)
 	       "      --netns NAME         create the TUN in /run/netns/NAME (tun.netns)\n"
 	       "      --max-flows N        stack.max_flows (default 4096)\n"
 	       "      --connect-timeout S  relay.connect_timeout, 1..300 (default 10)\n"
+	       "      --handshake MODE     stack.handshake: fast (SYN-ACK at once, default) or\n"
+	       "                           consistent (SYN-ACK only once the upstream connected)\n"
+	       "      --tcp-idle-timeout S stack.tcp_idle_timeout (default 7200)\n"
+	       "      --tcp-half-close-timeout S  stack.tcp_half_close_timeout (default 300)\n"
+	       "      --udp-timeout S      relay.udp_timeout: UDP NAT idle timeout (default 60)\n"
+	       "      --dns-timeout S      relay.dns_timeout: the same for port 53 (default 10)\n"
 	       "      --log-level LEVEL    error, warning, info or debug (log.level)\n"
 	       "      --libexec-dir DIR    where tunio, stackd and relayd are (default: next to "
 	       "tungate)\n",
@@ -137,6 +155,11 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 	        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
 	        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
 	        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	        {"handshake", required_argument, NULL, OPT_HANDSHAKE},
+	        {"tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE},
+	        {"tcp-half-close-timeout", required_argument, NULL, OPT_TCP_HALF_CLOSE},
+	        {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
+	        {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
 	        {"libexec-dir", required_argument, NULL, OPT_LIBEXEC_DIR},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, OPT_VERSION},
