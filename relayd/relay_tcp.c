@@ -221,8 +221,11 @@ static void connect_failed(struct relay_flow *rf, enum tg_open_result result, in
 	char how[64];
 
 	open_failed(rf->rd, rf->id, result);
-	snprintf(how, sizeof(how), "connect %s (%s)", tg_open_result_name(result),
-	         err ? strerror(err) : "no error");
+	if (err)
+		snprintf(how, sizeof(how), "connect %s (%s)", tg_open_result_name(result),
+		         strerror(err));
+	else
+		snprintf(how, sizeof(how), "connect %s", tg_open_result_name(result));
 	relay_flow_free(rf, how);
 }
 

@@ -345,10 +345,10 @@ const struct tg_link_stats *tg_link_stats(const struct tg_link_end *end)
 }
 
 /* Takes back our slots the peer is done with. Each index is checked: the peer may lie. */
-static void reclaim(struct tg_link_end *e)
+static unsigned reclaim(struct tg_link_end *e)
 {
 	uint32_t idx[TG_LINK_BURST];
-	unsigned n;
+	unsigned n, got = 0;
 
 	do {
 		n = rte_ring_sc_dequeue_burst_elem(e->rx_free, idx, sizeof(uint32_t), TG_LINK_BURST,
@@ -362,8 +362,10 @@ static void reclaim(struct tg_link_end *e)
 			}
 			e->slot_owned[s] = 1;
 			e->free_stack[e->free_top++] = s;
+			got++;
 		}
 	} while (n == TG_LINK_BURST);
+	return got;
 }
 
 uint32_t tg_link_alloc(struct tg_link_end *end)
@@ -550,8 +552,12 @@ bool tg_link_rx_ready(struct tg_link_end *end)
 
 bool tg_link_prepare_sleep(struct tg_link_end *end)
 {
-	/* Returned slots need no handler, but they must not keep us awake. */
-	reclaim(end);
+	/*
+	 * Slots that came back may be what a sender of ours waits for: report them as work, so
+	 * the drain handler runs once more and retries before we sleep.
+	 */
+	if (reclaim(end) > 0)
+		return false;
 	atomic_store(&end->hdr->side[end->side].sleeping, 1);
 	atomic_thread_fence(memory_order_seq_cst);
 	if (tg_link_rx_ready(end)) {
