@@ -20,6 +20,7 @@
 #include "log.h"
 #include "proto.h"
 #include "stackd.h"
+#include "stats.h"
 #include "syn_hold.h"
 #include "udp_flow.h"
 
@@ -27,6 +28,40 @@
 
 struct stackd stackd;
 static uint32_t next_flow_id = 1;
+static struct tg_stats_region *stats;
+
+static const struct tg_stat_def stat_defs[] = {
+        TG_STAT(struct stackd_counters, pkts_in),
+        TG_STAT(struct stackd_counters, pkts_out),
+        TG_STAT(struct stackd_counters, bytes_in),
+        TG_STAT(struct stackd_counters, bytes_out),
+        TG_STAT(struct stackd_counters, flows_open),
+        TG_STAT(struct stackd_counters, flows_total),
+        TG_STAT(struct stackd_counters, flows_refused),
+        TG_STAT(struct stackd_counters, flows_reset_local),
+        TG_STAT(struct stackd_counters, flows_reset_relay),
+        TG_STAT(struct stackd_counters, flows_idle_expired),
+        TG_STAT(struct stackd_counters, udp_flows_open),
+        TG_STAT(struct stackd_counters, udp_flows_total),
+        TG_STAT(struct stackd_counters, udp_up),
+        TG_STAT(struct stackd_counters, udp_down),
+        TG_STAT(struct stackd_counters, icmp_echo_relayed),
+        TG_STAT(struct stackd_counters, icmp_errors_sent),
+        TG_STAT(struct stackd_counters, syn_retransmits_held),
+        TG_STAT(struct stackd_counters, drop_malformed),
+        TG_STAT(struct stackd_counters, drop_icmp_echo),
+        TG_STAT(struct stackd_counters, drop_no_slot_a),
+        TG_STAT(struct stackd_counters, drop_bad_msg),
+        TG_STAT(struct stackd_counters, drop_udp_not_unicast),
+        TG_STAT(struct stackd_counters, drop_udp_too_big),
+        TG_STAT(struct stackd_counters, drop_udp_no_slot),
+        TG_STAT(struct stackd_counters, credit_errors),
+};
+
+static void publish_stats(void)
+{
+	tg_stats_publish(stats, stat_defs, sizeof(stat_defs) / sizeof(stat_defs[0]), &stackd.ctr);
+}
 
 uint32_t stackd_alloc_flow_id(void)
 {
@@ -58,6 +93,7 @@ struct options {
 	unsigned long half_close_timeout;
 	unsigned long udp_timeout;
 	unsigned long connect_timeout;
+	long stats_fd;
 	enum tg_log_level level;
 };
 
@@ -74,6 +110,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"tcp-half-close-timeout", required_argument, NULL, 'H'},
 	        {"udp-timeout", required_argument, NULL, 'u'},
 	        {"connect-timeout", required_argument, NULL, 'c'},
+	        {"stats-fd", required_argument, NULL, 's'},
 	        {NULL, 0, NULL, 0},
 	};
 	bool have_a = false, have_b = false;
@@ -87,6 +124,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->half_close_timeout = 300;
 	o->udp_timeout = 60;
 	o->connect_timeout = 10;
+	o->stats_fd = -1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -135,6 +173,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (tg_parse_uint(optarg, 1, 300, &o->connect_timeout) < 0)
 				usage();
 			break;
+		case 's': {
+			unsigned long fd;
+
+			if (tg_parse_uint(optarg, 0, 65535, &fd) < 0)
+				usage();
+			o->stats_fd = (long)fd;
+			break;
+		}
 		default:
 			usage();
 		}
@@ -171,6 +217,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	tcp_flow_sweep(now);
 	udp_flow_sweep(now);
 	syn_hold_sweep(now);
+	publish_stats();
 	stackd_flush_links();
 	stackd_lwip_timer_update();
 }
@@ -224,6 +271,9 @@ int main(int argc, char **argv)
 	stackd.half_close_timeout = (uint32_t)o.half_close_timeout;
 	stackd.udp_timeout = (uint32_t)o.udp_timeout;
 	stackd.connect_timeout = (uint32_t)o.connect_timeout;
+	if (o.stats_fd >= 0 && !(stats = tg_stats_attach((int)o.stats_fd, TG_STATS_STACKD)))
+		log_warnx("stats fd %ld is not a stats file: counters are not published",
+		          o.stats_fd);
 	stackd.link_a = attach(&o.link_a, 1, "A");
 	stackd.link_b = attach(&o.link_b, 0, "B");
 	if (tg_link_slot_size(stackd.link_a) < stackd.mtu)
@@ -269,6 +319,7 @@ int main(int argc, char **argv)
 	udp_flow_shutdown_all();
 	stackd_flush_links();
 	log_counters(&stackd.ctr);
+	publish_stats();
 	tg_link_event_free(stackd.lev_a);
 	tg_link_event_free(stackd.lev_b);
 	event_free(stackd.lwip_timer);

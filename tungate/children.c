@@ -67,6 +67,15 @@ static void arg_link(struct cmdline *c, const char *flag, const struct tg_shm_li
 	keep_link(c, link);
 }
 
+static void arg_stats(struct cmdline *c, const struct tg_child_env *env)
+{
+	if (env->stats_fd < 0)
+		return;
+	arg(c, "--stats-fd");
+	arg(c, "%d", env->stats_fd);
+	keep(c, env->stats_fd);
+}
+
 /* tunio --tun-fd FD --link-a MEMFD,BELL_SELF,BELL_PEER [--log-level L] */
 static void cmdline_tunio(struct cmdline *c, const struct tg_child_env *env)
 {
@@ -74,6 +83,7 @@ static void cmdline_tunio(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%d", env->tun_fd);
 	keep(c, env->tun_fd);
 	arg_link(c, "--link-a", env->link_a, 0);
+	arg_stats(c, env);
 }
 
 /* stackd --link-a ... --link-b ... --mtu N [--max-flows N] [--log-level L] */
@@ -95,6 +105,7 @@ static void cmdline_stackd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%u", env->cfg->udp_timeout);
 	arg(c, "--connect-timeout");
 	arg(c, "%u", env->cfg->connect_timeout);
+	arg_stats(c, env);
 }
 
 /* relayd --link-b ... [--connect-timeout SEC] [--log-level L] */

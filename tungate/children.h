@@ -25,6 +25,7 @@ struct tg_child_env {
 	int tun_fd;
 	const struct tg_shm_link *link_a;
 	const struct tg_shm_link *link_b;
+	int stats_fd; /* -1: no counters file */
 };
 
 struct tg_children {

@@ -160,6 +160,28 @@ static int set_dns_timeout(struct tg_config *cfg, const char *value, char *err, 
 	return set_range(&cfg->dns_timeout, value, 1, 86400, err, errlen);
 }
 
+static int set_stats_file(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+
+	if (len >= sizeof(cfg->stats_file) || (len && value[0] != '/')) {
+		snprintf(err, errlen, "\"%s\" is not an absolute path", value);
+		return -1;
+	}
+	memcpy(cfg->stats_file, value, len + 1);
+	return 0;
+}
+
+const char *tg_config_stats_path(const struct tg_config *cfg, char *buf, size_t len)
+{
+	if (cfg->stats_file[0])
+		snprintf(buf, len, "%s", cfg->stats_file);
+	else
+		snprintf(buf, len, "/run/tungate/%s%s%s.stats", cfg->netns,
+		         cfg->netns[0] ? "-" : "", cfg->tun_name);
+	return buf;
+}
+
 static int set_log_level(struct tg_config *cfg, const char *value, char *err, size_t errlen)
 {
 	if (log_parse_level(value, &cfg->log_level) < 0) {
@@ -182,6 +204,7 @@ static const struct config_key config_keys[] = {
         {"stack", "tcp_half_close_timeout", set_tcp_half_close_timeout},
         {"relay", "udp_timeout", set_udp_timeout},
         {"relay", "dns_timeout", set_dns_timeout},
+        {"stats", "file", set_stats_file},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -34,6 +34,7 @@ struct tg_config {
 	unsigned tcp_half_close_timeout; /* seconds a half-closed TCP flow may idle */
 	unsigned udp_timeout;            /* seconds a UDP NAT entry may idle */
 	unsigned dns_timeout;            /* the same for flows to port 53: short-lived by nature */
+	char stats_file[PATH_MAX];       /* empty: /run/tungate/[NETNS-]TUN.stats */
 	enum tg_log_level log_level;
 };
 
@@ -48,6 +49,9 @@ int tg_config_set(struct tg_config *cfg, const char *section, const char *key, c
 
 /* Applies every key of an INI file. Returns 0, or -1 with "FILE:LINE: ..." in err. */
 int tg_config_load_file(struct tg_config *cfg, const char *path, char *err, size_t errlen);
+
+/* The counters file: stats.file, or one derived from the netns and device names. */
+const char *tg_config_stats_path(const struct tg_config *cfg, char *buf, size_t len);
 
 /* "198.18.0.1/24" for the log; "" when no address is configured. */
 const char *tg_config_address_text(const struct tg_config *cfg, char *buf, size_t len);

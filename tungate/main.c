@@ -4,6 +4,7 @@
  * dispatches three things: SIGCHLD (a child died: report it, and for now stop everything),
  * SIGINT/SIGTERM (stop the children, then exit 0), and the deadline of a stop in progress.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "links.h"
 #include "log.h"
 #include "spawn.h"
+#include "stats.h"
 #include "tun.h"
 
 #define STOP_GRACE_SEC 5 /* after SIGTERM, before SIGKILL */
@@ -41,6 +44,8 @@ enum {
 	OPT_TCP_HALF_CLOSE,
 	OPT_UDP_TIMEOUT,
 	OPT_DNS_TIMEOUT,
+	OPT_STATS_FILE,
+	OPT_JSON,
 	OPT_LIBEXEC_DIR,
 	OPT_VERSION,
 };
@@ -64,6 +69,7 @@ static const struct flag_key {
         {OPT_TCP_HALF_CLOSE, "--tcp-half-close-timeout", "stack", "tcp_half_close_timeout"},
         {OPT_UDP_TIMEOUT, "--udp-timeout", "relay", "udp_timeout"},
         {OPT_DNS_TIMEOUT, "--dns-timeout", "relay", "dns_timeout"},
+        {OPT_STATS_FILE, "--stats-file", "stats", "file"},
 };
 
 struct override {
@@ -75,6 +81,8 @@ struct cli {
 	const char *config_path;
 	const char *libexec_dir;
 	bool check;
+	bool stats; /* `tungate stats`: print the running gateway's counters */
+	bool json;
 	struct override overrides[MAX_OVERRIDES];
 	size_t noverrides;
 };
@@ -101,7 +109,8 @@ static const char synopsis[] =
         "               [--netns NAME] [--max-flows N] [--connect-timeout SEC]\n"
         "               [--handshake fast|consistent] [--tcp-idle-timeout SEC]\n"
         "               [--tcp-half-close-timeout SEC] [--udp-timeout SEC] [--dns-timeout SEC]\n"
-        "               [--log-level LEVEL] [--libexec-dir DIR]\n"
+        "               [--stats-file PATH] [--log-level LEVEL] [--libexec-dir DIR]\n"
+        "       tungate stats [--json] [-c FILE] [--netns NAME] [--tun-name NAME]\n"
         "       tungate --help | --version\n";
 
 __attribute__((noreturn)) static void usage(void)
@@ -129,6 +138,9 @@ __attribute__((noreturn)) static void help(void)
 	       "      --udp-timeout S      relay.udp_timeout: UDP NAT idle timeout (default 60)\n"
 	       "      --dns-timeout S      relay.dns_timeout: the same for port 53 (default 10)\n"
 	       "      --log-level LEVEL    error, warning, info or debug (log.level)\n"
+	       "      --stats-file PATH    counters file (stats.file, default\n"
+	       "                           /run/tungate/[NETNS-]TUN.stats)\n"
+	       "      --json               with `stats`: print JSON instead of a table\n"
 	       "      --libexec-dir DIR    where tunio, stackd and relayd are (default: next to "
 	       "tungate)\n",
 	       synopsis);
@@ -160,6 +172,8 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 	        {"tcp-half-close-timeout", required_argument, NULL, OPT_TCP_HALF_CLOSE},
 	        {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
 	        {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
+	        {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+	        {"json", no_argument, NULL, OPT_JSON},
 	        {"libexec-dir", required_argument, NULL, OPT_LIBEXEC_DIR},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, OPT_VERSION},
@@ -168,6 +182,13 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 	const struct flag_key *fk;
 	int ch;
 
+	/* `tungate stats [flags]`: the same flags locate the gateway whose counters to show. */
+	if (argc > 1 && strcmp(argv[1], "stats") == 0) {
+		cli->stats = true;
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	while ((ch = getopt_long(argc, argv, "c:nh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -178,6 +199,9 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_LIBEXEC_DIR:
 			cli->libexec_dir = optarg;
+			break;
+		case OPT_JSON:
+			cli->json = true;
 			break;
 		case 'h':
 			help();
@@ -357,12 +381,42 @@ static void log_running(const struct tungate *tg)
 	         (int)k[TG_CHILD_RELAYD].pid);
 }
 
+static int print_stats(const struct tg_config *cfg, bool json)
+{
+	char path[PATH_MAX];
+
+	tg_config_stats_path(cfg, path, sizeof(path));
+	if (tg_stats_print(path, stdout, json) < 0) {
+		fprintf(stderr, "tungate: %s: %s (is the gateway running?)\n", path,
+		        strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* The counters file lives as long as this tungate; its directory is created on demand. */
+static int stats_open(const struct tg_config *cfg, char *path, size_t len)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	tg_config_stats_path(cfg, path, len);
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST)
+		log_warn("mkdir for %s", path);
+	fd = tg_stats_create(path);
+	if (fd < 0)
+		log_warn("%s: counters are not published", path);
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	static struct tungate tg;
 	struct cli cli = {0};
-	char libexec[PATH_MAX];
+	char libexec[PATH_MAX], stats_path[PATH_MAX];
 	struct tg_child_env env;
+	int stats_fd;
 
 	log_init("tungate", TG_LOG_INFO);
 	cli_parse(argc, argv, &cli);
@@ -371,6 +425,8 @@ int main(int argc, char **argv)
 		printf("config OK\n");
 		return 0;
 	}
+	if (cli.stats)
+		return print_stats(&tg.cfg, cli.json);
 	log_setlevel(tg.cfg.log_level);
 	if (cli.libexec_dir)
 		snprintf(libexec, sizeof(libexec), "%s", cli.libexec_dir);
@@ -384,7 +440,8 @@ int main(int argc, char **argv)
 	tg_links_create(&tg.link_a, &tg.link_b, tg.cfg.mtu);
 	events_setup(&tg);
 
-	env = (struct tg_child_env){&tg.cfg, tg.tun_fd, &tg.link_a, &tg.link_b};
+	stats_fd = stats_open(&tg.cfg, stats_path, sizeof(stats_path));
+	env = (struct tg_child_env){&tg.cfg, tg.tun_fd, &tg.link_a, &tg.link_b, stats_fd};
 	if (tg_children_start(&tg.kids, &env) < 0)
 		stop(&tg, 1);
 	else
@@ -396,6 +453,10 @@ int main(int argc, char **argv)
 	tg_links_close(&tg.link_a);
 	tg_links_close(&tg.link_b);
 	close(tg.tun_fd);
+	if (stats_fd >= 0) {
+		close(stats_fd);
+		unlink(stats_path);
+	}
 	log_debug("exiting with status %d", tg.exit_code);
 	return tg.exit_code;
 }

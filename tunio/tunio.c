@@ -18,6 +18,7 @@
 #include "fdarg.h"
 #include "link_event.h"
 #include "log.h"
+#include "stats.h"
 #include "proto.h"
 #include "tunio.h"
 
@@ -25,13 +26,14 @@ struct options {
 	int tun_fd;
 	struct tg_link_fds link_a;
 	bool tap;
+	int stats_fd;
 	enum tg_log_level level;
 };
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: tunio --tun-fd FD --link-a MEMFD,BELL_SELF,BELL_PEER [--tap]\n"
-	                "             [--log-level error|warning|info|debug]\n");
+	                "             [--stats-fd FD] [--log-level error|warning|info|debug]\n");
 	exit(2);
 }
 
@@ -57,6 +59,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"link-a", required_argument, NULL, 'a'},
 	        {"tap", no_argument, NULL, 'T'},
 	        {"log-level", required_argument, NULL, 'l'},
+	        {"stats-fd", required_argument, NULL, 's'},
 	        {NULL, 0, NULL, 0},
 	};
 	bool have_tun = false, have_a = false;
@@ -64,6 +67,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	int ch;
 
 	o->level = TG_LOG_INFO;
+	o->stats_fd = -1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 't':
@@ -83,6 +87,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'l':
 			if (log_parse_level(optarg, &o->level) < 0)
 				bad_arg("--log-level", optarg);
+			break;
+		case 's':
+			if (tg_parse_uint(optarg, 0, 1u << 30, &fd) < 0)
+				bad_arg("--stats-fd", optarg);
+			o->stats_fd = (int)fd;
 			break;
 		default:
 			usage();
@@ -161,6 +170,32 @@ static void log_counters(const struct tunio *t)
 	          (unsigned long long)ls->bad_descs, (unsigned long long)ls->bells_rung);
 }
 
+static const struct tg_stat_def stat_defs[] = {
+        TG_STAT(struct tunio_counters, rx_packets),
+        TG_STAT(struct tunio_counters, rx_bytes),
+        TG_STAT(struct tunio_counters, tx_packets),
+        TG_STAT(struct tunio_counters, tx_bytes),
+        TG_STAT(struct tunio_counters, rx_no_slot),
+        TG_STAT(struct tunio_counters, tx_blocked),
+        TG_STAT(struct tunio_counters, drop_empty),
+        TG_STAT(struct tunio_counters, drop_oversize),
+        TG_STAT(struct tunio_counters, drop_link_full),
+        TG_STAT(struct tunio_counters, drop_write),
+        TG_STAT(struct tunio_counters, drop_bad_desc),
+        TG_STAT(struct tunio_counters, drop_dup_slot),
+        TG_STAT(struct tunio_counters, drop_unknown),
+};
+
+static void publish_stats(struct tunio *t)
+{
+	tg_stats_publish(t->stats, stat_defs, sizeof(stat_defs) / sizeof(stat_defs[0]), &t->c);
+}
+
+static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
+{
+	publish_stats(arg);
+}
+
 static void link_setup(struct tunio *t, const struct tg_link_fds *fds)
 {
 	uint32_t slot_count;
@@ -207,12 +242,22 @@ int main(int argc, char **argv)
 	    evsignal_add(ev_term, NULL) < 0)
 		fatalx("cannot set up signal events");
 	link_setup(&t, &o.link_a);
+	if (o.stats_fd >= 0 && !(t.stats = tg_stats_attach(o.stats_fd, TG_STATS_TUNIO)))
+		log_warnx("stats fd %d is not a stats file: counters are not published",
+		          o.stats_fd);
+	struct timeval stats_tv = {1, 0};
+	struct event *ev_stats = event_new(t.base, -1, EV_PERSIST, on_stats_timer, &t);
+
+	if (!ev_stats || event_add(ev_stats, &stats_tv) < 0)
+		fatalx("cannot set up the stats timer");
 	log_debug("attached to link A (slot size %u)%s, waiting for stackd's HELLO", t.slot_size,
 	          o.tap ? ", TAP mode" : "");
 
 	event_base_dispatch(t.base);
 
 	log_counters(&t);
+	publish_stats(&t);
+	event_free(ev_stats);
 	tg_link_event_free(t.lev);
 	pump_free(&t);
 	tg_link_detach(t.link);

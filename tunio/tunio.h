@@ -14,6 +14,8 @@ struct event;
 struct event_base;
 struct tg_link_event;
 
+struct tg_stats_region;
+
 struct tunio_counters {
 	/* TUN -> link */
 	uint64_t rx_packets;
@@ -55,6 +57,7 @@ struct tunio {
 	struct event *ev_resume; /* while paused: polls for returned slots */
 	struct tunio_txq txq;
 	struct tunio_counters c;
+	struct tg_stats_region *stats; /* NULL: not published */
 	int exit_code;
 };
 
