@@ -2,10 +2,13 @@
  * relayd main: talks to stackd over link B (side 1), through the flow API, and to the
  * network through one outbound socket per flow. One thread, one libevent loop:
  *
- *   link B bell  -> flow API drain -> callbacks below -> relay_tcp.c (per-flow sockets)
- *   socket events -> relay_tcp.c -> flow API calls -> descriptors to stackd
+ *   link B bell  -> flow API drain -> callbacks below -> relay_tcp.c (TCP flows)
+ *                                                      -> relay_udp.c (UDP NAT entries)
+ *                                                      -> relay_icmp.c (echo requests)
+ *   socket events -> relay_*.c -> flow API calls -> descriptors to stackd
  *
- * SIGTERM and SIGINT end the loop; every flow still open is reset on both sides.
+ * SIGTERM and SIGINT end the loop; every TCP flow still open is reset on both sides, every
+ * UDP flow closed.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -14,13 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "fdarg.h"
 #include "link.h"
+#include "ctl_event.h"
 #include "log.h"
 #include "relayd.h"
+#include "sandbox.h"
 
 #define CONNECT_TIMEOUT_DEFAULT 10 /* seconds */
 #define CONNECT_TIMEOUT_MAX     600
@@ -30,6 +37,8 @@ struct relayd_opts {
 	unsigned long connect_timeout;
 	unsigned long udp_timeout;
 	unsigned long dns_timeout;
+	int ctl_fd;
+	struct tg_sandbox sandbox;
 	enum tg_log_level log_level;
 };
 
@@ -49,6 +58,9 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	        {"log-level", required_argument, NULL, 'l'},
 	        {"udp-timeout", required_argument, NULL, 'u'},
 	        {"dns-timeout", required_argument, NULL, 'd'},
+	        {"ctl-fd", required_argument, NULL, 'C'},
+	        {"sandbox", required_argument, NULL, 'S'},
+	        {"test-forbidden", required_argument, NULL, 'X'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -58,6 +70,8 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	o->connect_timeout = CONNECT_TIMEOUT_DEFAULT;
 	o->udp_timeout = 60;
 	o->dns_timeout = 10;
+	o->ctl_fd = -1;
+	tg_sandbox_init(&o->sandbox);
 	o->log_level = TG_LOG_INFO;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -80,6 +94,22 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 			break;
 		case 'd':
 			if (tg_parse_uint(optarg, 1, 86400, &o->dns_timeout) < 0)
+				goto bad;
+			break;
+		case 'C': {
+			unsigned long fd;
+
+			if (tg_parse_uint(optarg, 0, 65535, &fd) < 0)
+				goto bad;
+			o->ctl_fd = (int)fd;
+			break;
+		}
+		case 'S':
+			if (tg_sandbox_parse(&o->sandbox, optarg) < 0)
+				goto bad;
+			break;
+		case 'X': /* tests only: docs/security.md */
+			if (tg_sandbox_set_test(&o->sandbox, optarg) < 0)
 				goto bad;
 			break;
 		case 'h':
@@ -128,16 +158,29 @@ static void on_writable(struct tg_flowapi *api, uint32_t flow, void *arg)
 	relay_tcp_writable(rd_of(arg), flow);
 }
 
-/* UDP relaying is a later step: count and drop. */
 static void on_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
                    const struct tg_addr *dst, const void *data, size_t len, void *arg)
 {
-	rd_of(arg)->stats.udp_dropped++;
+	relay_udp_datagram(rd_of(arg), flow, src, dst, data, len);
 }
 
+static void on_udp_closed(struct tg_flowapi *api, uint32_t flow, void *arg)
+{
+	relay_udp_closed(rd_of(arg), flow);
+}
+
+static void on_icmp_echo(struct tg_flowapi *api, const struct tg_addr *src,
+                         const struct tg_addr *dst, const void *data, size_t len, void *arg)
+{
+	relay_icmp_echo(rd_of(arg), src, dst, data, len);
+}
+
+/* The API forgot every flow already; the calls these make on them do nothing. */
 static void on_peer_reset(struct tg_flowapi *api, void *arg)
 {
 	relay_tcp_drop_all(rd_of(arg));
+	relay_udp_drop_all(rd_of(arg));
+	relay_icmp_drop_all(rd_of(arg));
 }
 
 static const struct tg_flowapi_cbs relayd_cbs = {
@@ -147,8 +190,33 @@ static const struct tg_flowapi_cbs relayd_cbs = {
         .on_reset = on_reset,
         .on_writable = on_writable,
         .on_udp = on_udp,
+        .on_udp_closed = on_udp_closed,
+        .on_icmp_echo = on_icmp_echo,
         .on_peer_reset = on_peer_reset,
 };
+
+/* stackd was restarted: a new link B; the flow API drops every flow of the old one. */
+static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
+{
+	struct relayd *rd = arg;
+	struct tg_link_end *old = rd->link;
+
+	if (!msg) {
+		log_info("tungate is gone: exiting");
+		event_base_loopbreak(rd->base);
+		return;
+	}
+	if (tg_ctl_take_link(msg, fds, nfds, TG_CTL_LINK_B, rd->link_fds) < 0) {
+		log_warnx("control: unexpected message type %u for link %u", msg->type, msg->link);
+		return;
+	}
+	rd->link = tg_link_attach(rd->link_fds->memfd, 1, rd->link_fds->bell_self,
+	                          rd->link_fds->bell_peer);
+	if (!rd->link || tg_flowapi_replace_link(rd->api, rd->link) < 0)
+		fatalx("cannot attach to the renewed link B");
+	tg_link_detach(old);
+	log_info("link B renewed (epoch %u): stackd restarted, flows dropped", msg->epoch);
+}
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -169,10 +237,58 @@ static void log_stats(const struct relayd *rd)
 		log_debug("connect failed, %s: %" PRIu64, tg_open_result_name(r),
 		          s->connect_failed[r]);
 	log_debug("link B: %" PRIu64 " bad messages, %" PRIu64 " credit errors, %" PRIu64
-	          " late, %" PRIu64 " rejected, %" PRIu64 " send errors; %" PRIu64
-	          " UDP datagrams dropped",
-	          a->bad_msgs, a->credit_errors, a->late_msgs, a->flows_rejected, a->tx_errors,
-	          s->udp_dropped);
+	          " late, %" PRIu64 " rejected, %" PRIu64 " send errors",
+	          a->bad_msgs, a->credit_errors, a->late_msgs, a->flows_rejected, a->tx_errors);
+}
+
+static void log_udp_stats(const struct relayd *rd)
+{
+	const struct relayd_udp_stats *u = &rd->udp_stats;
+	const struct tg_flowapi_stats *a = tg_flowapi_stats(rd->api);
+
+	log_info("udp: %" PRIu64 " flows (%" PRIu64 " expired), %" PRIu64 " datagrams / %" PRIu64
+	         " bytes up, %" PRIu64 " / %" PRIu64 " down",
+	         u->flows_total, u->expired, u->dgrams_up, u->bytes_up, u->dgrams_down,
+	         u->bytes_down);
+	log_debug("udp: %" PRIu64 " port unreachable and %" PRIu64
+	          " host unreachable sent to clients",
+	          u->refused_sent, u->unreach_sent);
+	log_debug("udp drops: %" PRIu64 " no slot, %" PRIu64 " too big, %" PRIu64
+	          " send error, %" PRIu64 " table full, %" PRIu64 " no socket, %" PRIu64
+	          " unreachable, %" PRIu64 " address mismatch, %" PRIu64 " recv errors",
+	          u->drop_no_slot, u->drop_too_big, u->drop_send_error, a->udp_flows_rejected,
+	          u->drop_socket, u->drop_unreachable, u->drop_mismatch, u->recv_errors);
+}
+
+static void log_icmp_stats(const struct relayd *rd)
+{
+	const struct relayd_icmp_stats *i = &rd->icmp_stats;
+
+	log_info("icmp: %" PRIu64 " echo requests, %" PRIu64 " sent, %" PRIu64 " replies; %" PRIu64
+	         " entries (%" PRIu64 " expired)",
+	         i->requests, i->sent, i->replies, i->entries_total, i->expired);
+	log_debug("icmp drops: %" PRIu64 " no socket, %" PRIu64 " table full, %" PRIu64
+	          " send error, %" PRIu64 " too big, %" PRIu64 " no slot; %" PRIu64
+	          " replies not ours",
+	          i->drop_no_socket, i->drop_table_full, i->drop_send_error, i->drop_too_big,
+	          i->drop_no_slot, i->ignored);
+}
+
+/*
+ * Every UDP NAT entry and ICMP entry holds a socket: the usual soft limit of 1024 fds would
+ * cap flows long before the flow API does. Take what the hard limit allows.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("setrlimit(RLIMIT_NOFILE)");
+	else
+		log_debug("fd limit raised to %llu", (unsigned long long)rl.rlim_cur);
 }
 
 int main(int argc, char *argv[])
@@ -180,6 +296,7 @@ int main(int argc, char *argv[])
 	struct relayd_opts o;
 	struct relayd rd;
 	struct tg_link_end *link;
+	struct tg_ctl_event *ctl = NULL;
 	struct event *sigterm, *sigint;
 
 	log_init("relayd", TG_LOG_INFO);
@@ -188,15 +305,27 @@ int main(int argc, char *argv[])
 	/* A server that vanished must cost a write error, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 
+	raise_fd_limit();
+
 	memset(&rd, 0, sizeof(rd));
 	TAILQ_INIT(&rd.flows);
+	TAILQ_INIT(&rd.udp);
 	rd.connect_timeout.tv_sec = (time_t)o.connect_timeout;
+	/* Both at most 86400 s: fits in milliseconds. */
+	rd.udp_timeout_ms = (uint32_t)o.udp_timeout * 1000u;
+	rd.dns_timeout_ms = (uint32_t)o.dns_timeout * 1000u;
 	if ((rd.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	link = tg_link_attach(o.link_b.memfd, 1, o.link_b.bell_self, o.link_b.bell_peer);
 	if (!link)
 		fatalx("cannot attach to link B");
 	rd.chunk = tg_link_slot_size(link);
+	rd.link = link;
+	rd.link_fds = &o.link_b;
+	/* The group the sandbox leaves us in is the one ping_group_range must include. */
+	if (relay_icmp_init(&rd, o.sandbox.gid != (gid_t)-1 ? (unsigned)o.sandbox.gid
+	                                                    : (unsigned)getgid()) < 0)
+		fatalx("out of memory");
 	if ((rd.api = tg_flowapi_new(rd.base, link, &relayd_cbs, &rd)) == NULL)
 		fatalx("cannot start the flow API");
 	sigterm = evsignal_new(rd.base, SIGTERM, on_signal, rd.base);
@@ -204,16 +333,27 @@ int main(int argc, char *argv[])
 	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
 	    evsignal_add(sigint, NULL) < 0)
 		fatalx("cannot install signal handlers");
+	if (o.ctl_fd >= 0 && !(ctl = tg_ctl_event_new(rd.base, o.ctl_fd, on_ctl, &rd)))
+		fatalx("cannot watch the control socket");
+	tg_sandbox_relayd(&o.sandbox);
 
-	log_info("started, link B epoch %" PRIu32 ", connect timeout %lus", tg_link_epoch(link),
-	         o.connect_timeout);
+	tg_ctl_send_ready(o.ctl_fd);
+	log_info("started, link B epoch %" PRIu32 ", connect timeout %lus, udp timeout %lus "
+	         "(dns %lus)",
+	         tg_link_epoch(link), o.connect_timeout, o.udp_timeout, o.dns_timeout);
 	if (event_base_dispatch(rd.base) < 0)
 		fatalx("event loop failed");
 
 	relay_tcp_drop_all(&rd);
-	/* The loop is over: push the resets out ourselves. */
+	relay_udp_drop_all(&rd);
+	/* The loop is over: push the resets and closes out ourselves. */
+	link = rd.link;
 	tg_link_flush(link);
+	tg_ctl_event_free(ctl);
 	log_stats(&rd);
+	log_udp_stats(&rd);
+	log_icmp_stats(&rd);
+	relay_icmp_free(&rd);
 	event_free(sigterm);
 	event_free(sigint);
 	tg_flowapi_free(rd.api);

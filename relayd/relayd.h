@@ -1,7 +1,9 @@
 /*
  * relayd: the only tungate process that talks to the network. stackd terminates the clients'
  * TCP connections and hands each one over link B as a flow; relayd takes them through the
- * flow API (shm/flowapi.h) and relays each over an outbound socket of its own.
+ * flow API (shm/flowapi.h) and relays each over an outbound socket of its own. UDP flows are
+ * NAT entries with a connected socket each (relay_udp.c); ICMP echo goes out through ICMP
+ * sockets (relay_icmp.c).
  */
 #ifndef TG_RELAYD_H
 #define TG_RELAYD_H
@@ -15,6 +17,8 @@
 
 struct event_base;
 struct relay_flow;
+struct relay_icmp;
+struct udp_entry;
 
 struct relayd_stats {
 	uint64_t flows_open;                         /* relayed right now */
@@ -24,17 +28,67 @@ struct relayd_stats {
 	uint64_t bytes_up;                           /* client -> server */
 	uint64_t bytes_down;                         /* server -> client */
 	uint64_t connect_failed[TG_OPEN_RESULT_MAX]; /* by the result stackd was told */
-	uint64_t udp_dropped;                        /* UDP is not relayed yet */
 };
+
+/* UDP NAT (relay_udp.c). Datagrams dropped are counted by reason; none is dropped silently. */
+struct relayd_udp_stats {
+	uint64_t flows_open;  /* NAT entries right now */
+	uint64_t flows_total; /* NAT entries ever made */
+	uint64_t expired;     /* idle timeout: CLOSED sent to stackd */
+	uint64_t dgrams_up;   /* client -> server, sent */
+	uint64_t bytes_up;
+	uint64_t dgrams_down; /* server -> client, handed to stackd */
+	uint64_t bytes_down;
+	uint64_t refused_sent;     /* UDP_ERROR REFUSED (ICMP port unreachable for the client) */
+	uint64_t unreach_sent;     /* UDP_ERROR UNREACHABLE (ICMP host unreachable) */
+	uint64_t drop_no_slot;     /* down: no link slot free */
+	uint64_t drop_too_big;     /* up: larger than the socket takes (EMSGSIZE) */
+	uint64_t drop_send_error;  /* up: send() failed otherwise (buffer full, ...) */
+	uint64_t drop_socket;      /* up: no socket for a new entry (fd limit, ...) */
+	uint64_t drop_unreachable; /* up: connect() found no route; UDP_ERROR sent instead */
+	uint64_t drop_mismatch;    /* up: addresses differ from the entry's: stackd is confused */
+	uint64_t recv_errors;      /* down: recv() failed with an unexpected error */
+};
+
+/* ICMP echo (relay_icmp.c). */
+struct relayd_icmp_stats {
+	uint64_t entries_open; /* (client, identifier, target) entries right now */
+	uint64_t entries_total;
+	uint64_t expired;
+	uint64_t requests;        /* echo requests from clients */
+	uint64_t sent;            /* ... sent to their target */
+	uint64_t replies;         /* echo replies handed to stackd */
+	uint64_t drop_no_socket;  /* no ICMP socket allowed (ping_group_range, CAP_NET_RAW) */
+	uint64_t drop_table_full; /* ICMP_MAX_ENTRIES reached */
+	uint64_t drop_send_error; /* sendto() failed */
+	uint64_t drop_too_big;    /* larger than a packet */
+	uint64_t drop_no_slot;    /* reply: no link slot free */
+	uint64_t ignored;         /* raw socket: replies that were not for us */
+};
+
+struct tg_link_end;
+struct tg_link_fds;
 
 struct relayd {
 	struct event_base *base;
 	struct tg_flowapi *api;
+	struct tg_link_end *link; /* link B: replaced when stackd restarts */
+	struct tg_link_fds *link_fds;
 	struct timeval connect_timeout;
 	size_t chunk; /* bytes handed to tg_flow_send() at once: one link slot */
 	TAILQ_HEAD(relay_flows, relay_flow) flows;
 	struct relayd_stats stats;
+	/* UDP: idle timeouts in ms, for port 53 and for the rest */
+	uint32_t udp_timeout_ms;
+	uint32_t dns_timeout_ms;
+	TAILQ_HEAD(udp_entries, udp_entry) udp;
+	struct relayd_udp_stats udp_stats;
+	struct relay_icmp *icmp;
+	struct relayd_icmp_stats icmp_stats;
 };
+
+/* Milliseconds on a coarse monotonic clock, for idle timeouts. */
+uint64_t relay_now_ms(void);
 
 /* relay_tcp.c: one TCP flow relayed over one outbound socket, direct mode. */
 void relay_tcp_open(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
@@ -45,5 +99,21 @@ void relay_tcp_reset(struct relayd *rd, uint32_t flow);
 void relay_tcp_writable(struct relayd *rd, uint32_t flow);
 /* Aborts every flow: servers see RST, stackd is told (if it still knows the flow). */
 void relay_tcp_drop_all(struct relayd *rd);
+
+/* relay_udp.c: UDP NAT, one connected socket per flow. */
+void relay_udp_datagram(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
+                        const struct tg_addr *dst, const void *data, size_t len);
+/* stackd ended the flow: close its socket. */
+void relay_udp_closed(struct relayd *rd, uint32_t flow);
+/* Closes every entry; stackd is told (CLOSED) if it still knows the flow. */
+void relay_udp_drop_all(struct relayd *rd);
+
+/* relay_icmp.c: ICMP echo through unprivileged ICMP sockets, or a raw socket. */
+/* gid: the group relayd runs as once sandboxed, named in the logs about ping_group_range. */
+int relay_icmp_init(struct relayd *rd, unsigned gid);
+void relay_icmp_echo(struct relayd *rd, const struct tg_addr *src, const struct tg_addr *dst,
+                     const void *data, size_t len);
+void relay_icmp_drop_all(struct relayd *rd);
+void relay_icmp_free(struct relayd *rd);
 
 #endif

@@ -11,13 +11,27 @@ PKGS=(
 	build-essential cmake pkg-config clang-format
 	libevent-dev libdpdk-dev libcmocka-dev libinih-dev libmnl-dev libseccomp-dev libsystemd-dev
 	dpkg-dev iproute2 curl iperf3 wrk python3 procps psmisc
+	dnsmasq-base bind9-dnsutils iputils-ping
 )
+# e2e tests: dnsmasq-base (dnsmasq binary only, no system service) and bind9-dnsutils (dig) for
+# test_udp.sh, iputils-ping (ping, ping -6) for test_icmp.sh.
 DEB_SRC_FILE=/etc/apt/sources.list.d/tungate-deb-src.sources
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "install-deps: needs root (try: sudo $0)" >&2
 	exit 1
 fi
+
+# tungate runs each child as its own unprivileged system user (docs/security.md, [privsep]).
+# The leading '_' is Debian's convention for new system users (_apt), as on OpenBSD.
+TG_USERS=(_tungate-tunio _tungate-stackd _tungate-relayd)
+for u in "${TG_USERS[@]}"; do
+	if ! getent passwd "$u" >/dev/null; then
+		echo "install-deps: adding system user $u"
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$u"
+	fi
+done
 
 export DEBIAN_FRONTEND=noninteractive
 APT_OPTS=(-q -y -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300 -o APT::Install-Recommends=false)

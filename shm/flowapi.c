@@ -14,6 +14,11 @@
  * ourselves (close, reset, refused open) stays as a tombstone for a while, because stackd may
  * have sent messages for it before it learnt: those are ignored silently instead of being
  * counted as bad. Tombstones are bounded (DEAD_MAX, oldest evicted first).
+ *
+ * UDP flows (NAT entries) live in the same table, marked F_UDP: stackd creates them
+ * implicitly, so the first datagram for an unknown id starts one. They are capped apart from
+ * TCP flows, no TCP call or TCP message applies to them, and they end with CLOSED (either
+ * way) or RESET (from stackd). ICMP echo has no flow: it passes through with flow id 0.
  */
 #include "flowapi.h"
 
@@ -46,6 +51,7 @@ enum flow_flags {
 	F_DEAD = 0x20,     /* tombstone: late messages for it are ignored */
 	F_CREDIT_Q = 0x40, /* on credit_q */
 	F_WAIT_Q = 0x80,   /* on wait_q */
+	F_UDP = 0x100,     /* a UDP flow: only UDP messages and calls apply */
 };
 
 struct flow {
@@ -75,7 +81,8 @@ struct tg_flowapi {
 	struct flow **table;
 	unsigned table_bits;
 	uint32_t seed;
-	unsigned live;
+	unsigned live; /* TCP and UDP flows */
+	unsigned live_udp;
 	unsigned dead;
 	unsigned waiting;
 	struct flowq credit_q; /* flows with credit_pending > 0 */
@@ -171,6 +178,21 @@ static struct flow *flow_live(const struct tg_flowapi *api, uint32_t id)
 	return f;
 }
 
+/* A live flow of one kind: TCP calls never touch a UDP flow, nor UDP calls a TCP one. */
+static struct flow *tcp_live(const struct tg_flowapi *api, uint32_t id)
+{
+	struct flow *f = flow_live(api, id);
+
+	return f && !(f->flags & F_UDP) ? f : NULL;
+}
+
+static struct flow *udp_live(const struct tg_flowapi *api, uint32_t id)
+{
+	struct flow *f = flow_live(api, id);
+
+	return f && (f->flags & F_UDP) ? f : NULL;
+}
+
 static void flow_unqueue(struct tg_flowapi *api, struct flow *f)
 {
 	if (f->flags & F_CREDIT_Q)
@@ -198,6 +220,8 @@ static void flow_forget(struct tg_flowapi *api, struct flow *f, bool tombstone)
 {
 	flow_unqueue(api, f);
 	api->live--;
+	if (f->flags & F_UDP)
+		api->live_udp--;
 	if (!tombstone) {
 		table_remove(api, f);
 		free(f);
@@ -226,7 +250,7 @@ static void forget_all(struct tg_flowapi *api)
 	TAILQ_INIT(&api->credit_q);
 	TAILQ_INIT(&api->wait_q);
 	TAILQ_INIT(&api->dead_q);
-	api->live = api->dead = api->waiting = 0;
+	api->live = api->live_udp = api->dead = api->waiting = 0;
 }
 
 /* --- sending ------------------------------------------------------------------------ */
@@ -403,7 +427,7 @@ static void handle_open(struct tg_flowapi *api, const struct tg_desc *d)
 		dead_free(api, f); /* stackd reuses an id we forgot: legitimate */
 	/* A refused flow still gets a tombstone: fast-mode DATA may follow its TCP_OPEN. */
 	f = flow_new(api, d->flow);
-	if (f && (api->live > TG_FLOWAPI_MAX_FLOWS || !api->cbs.on_tcp_open)) {
+	if (f && (api->live - api->live_udp > TG_FLOWAPI_MAX_FLOWS || !api->cbs.on_tcp_open)) {
 		flow_forget(api, f, true);
 		f = NULL;
 	}
@@ -435,6 +459,27 @@ static struct flow *msg_flow(struct tg_flowapi *api, const struct tg_desc *d)
 	return f;
 }
 
+/* As msg_flow(), for the messages that only a TCP flow may get. */
+static struct flow *tcp_msg_flow(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct flow *f = msg_flow(api, d);
+
+	if (f && (f->flags & F_UDP)) {
+		bad_msg(api, d, "not a TCP flow");
+		return NULL;
+	}
+	return f;
+}
+
+/* stackd ended a UDP flow: it forgot it already, so no tombstone is needed. */
+static void udp_end(struct tg_flowapi *api, struct flow *f)
+{
+	f->flags |= F_GONE;
+	if (api->cbs.on_udp_closed)
+		api->cbs.on_udp_closed(api, f->id, api->arg);
+	flow_forget(api, f, false);
+}
+
 static void handle_data(struct tg_flowapi *api, const struct tg_desc *d)
 {
 	struct flow *f;
@@ -443,7 +488,7 @@ static void handle_data(struct tg_flowapi *api, const struct tg_desc *d)
 		bad_msg(api, d, "no payload");
 		return;
 	}
-	if ((f = msg_flow(api, d)) == NULL)
+	if ((f = tcp_msg_flow(api, d)) == NULL)
 		return;
 	if (f->flags & F_RX_SHUT) {
 		bad_msg(api, d, "after SHUT_WR");
@@ -474,7 +519,7 @@ static void handle_credit(struct tg_flowapi *api, const struct tg_desc *d)
 		bad_msg(api, d, "unexpected payload");
 		return;
 	}
-	if ((f = msg_flow(api, d)) == NULL || d->arg == 0)
+	if ((f = tcp_msg_flow(api, d)) == NULL || d->arg == 0)
 		return;
 	if (d->arg > api->peer_window - f->send_credit) {
 		/* More than we ever sent: keep within the window it announced. */
@@ -493,7 +538,7 @@ static void handle_shut_wr(struct tg_flowapi *api, const struct tg_desc *d)
 		bad_msg(api, d, "unexpected payload");
 		return;
 	}
-	if ((f = msg_flow(api, d)) == NULL)
+	if ((f = tcp_msg_flow(api, d)) == NULL)
 		return;
 	if (f->flags & F_RX_SHUT) {
 		bad_msg(api, d, "repeated");
@@ -515,13 +560,54 @@ static void handle_reset(struct tg_flowapi *api, const struct tg_desc *d)
 	if ((f = msg_flow(api, d)) == NULL)
 		return;
 	/* stackd forgot the flow already: nothing more can come for it. */
-	flow_end(api, f, false);
+	if (f->flags & F_UDP)
+		udp_end(api, f);
+	else
+		flow_end(api, f, false);
+}
+
+/* CLOSED goes relayd -> stackd for TCP; from stackd it can only end a UDP flow. */
+static void handle_closed(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct flow *f;
+
+	if (d->slot != TG_NO_SLOT) {
+		bad_msg(api, d, "unexpected payload");
+		return;
+	}
+	if ((f = msg_flow(api, d)) == NULL)
+		return;
+	if (!(f->flags & F_UDP)) {
+		bad_msg(api, d, "not a UDP flow");
+		return;
+	}
+	udp_end(api, f);
+}
+
+/* A datagram for an unknown id starts a UDP flow: stackd creates them implicitly. */
+static struct flow *udp_flow_start(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct flow *f = NULL;
+
+	if (api->live_udp < TG_FLOWAPI_MAX_UDP_FLOWS)
+		f = flow_new(api, d->flow);
+	if (!f) {
+		api->stats.udp_flows_rejected++;
+		/* stackd forgets it: the client's next datagram tries again under a new id. */
+		send_ctl(api, TG_MSG_CLOSED, d->flow, 0);
+		return NULL;
+	}
+	f->flags = F_UDP;
+	api->live_udp++;
+	api->stats.udp_flows_opened++;
+	return f;
 }
 
 static void handle_udp(struct tg_flowapi *api, const struct tg_desc *d)
 {
 	const uint8_t *p;
 	struct tg_msg_udp h;
+	struct flow *f;
 
 	if (d->slot == TG_NO_SLOT || d->len < sizeof(h)) {
 		bad_msg(api, d, "too short");
@@ -529,13 +615,61 @@ static void handle_udp(struct tg_flowapi *api, const struct tg_desc *d)
 	}
 	p = tg_link_peer_slot(api->link, d->slot);
 	memcpy(&h, p, sizeof(h));
-	if (!addr_pair_ok(&h.src, &h.dst)) {
-		bad_msg(api, d, "bad address");
+	if (!addr_pair_ok(&h.src, &h.dst) || d->flow == 0) {
+		bad_msg(api, d, "bad address or flow id");
 		return;
 	}
-	if (api->cbs.on_udp)
-		api->cbs.on_udp(api, d->flow, &h.src, &h.dst, p + sizeof(h), d->len - sizeof(h),
-		                api->arg);
+	/* Nobody relays UDP: keep no flow that nothing would ever end. */
+	if (!api->cbs.on_udp)
+		return;
+	f = table_find(api, d->flow);
+	if (f && (f->flags & F_DEAD)) {
+		/*
+		 * It crossed our CLOSED: stackd forgets the flow as that arrives, so a new
+		 * entry under this id could never deliver a reply. The client's next
+		 * datagram starts a new flow.
+		 */
+		api->stats.late_msgs++;
+		return;
+	}
+	if (f && !(f->flags & F_UDP)) {
+		bad_msg(api, d, "not a UDP flow");
+		return;
+	}
+	if (!f && (f = udp_flow_start(api, d)) == NULL)
+		return;
+	api->cbs.on_udp(api, f->id, &h.src, &h.dst, p + sizeof(h), d->len - sizeof(h), api->arg);
+}
+
+static uint8_t echo_request_type(uint8_t family)
+{
+	return family == TG_AF_INET4 ? 8 : 128;
+}
+
+static void handle_icmp_echo(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	const uint8_t *p;
+	struct tg_msg_udp h;
+	uint8_t type;
+
+	if (d->slot == TG_NO_SLOT || d->len < sizeof(h) + TG_ICMP_ECHO_HDR) {
+		bad_msg(api, d, "too short");
+		return;
+	}
+	p = tg_link_peer_slot(api->link, d->slot);
+	memcpy(&h, p, sizeof(h));
+	type = p[sizeof(h)];
+	if (!addr_pair_ok(&h.src, &h.dst) || d->flow != 0) {
+		bad_msg(api, d, "bad address or flow id");
+		return;
+	}
+	if (type != echo_request_type(h.src.family)) {
+		bad_msg(api, d, "not an echo request");
+		return;
+	}
+	if (api->cbs.on_icmp_echo)
+		api->cbs.on_icmp_echo(api, &h.src, &h.dst, p + sizeof(h), d->len - sizeof(h),
+		                      api->arg);
 }
 
 static void dispatch(struct tg_flowapi *api, const struct tg_desc *d)
@@ -557,8 +691,12 @@ static void dispatch(struct tg_flowapi *api, const struct tg_desc *d)
 		handle_shut_wr(api, d);
 	else if (d->type == TG_MSG_RESET)
 		handle_reset(api, d);
+	else if (d->type == TG_MSG_CLOSED)
+		handle_closed(api, d);
 	else if (d->type == TG_MSG_UDP)
 		handle_udp(api, d);
+	else if (d->type == TG_MSG_ICMP_ECHO)
+		handle_icmp_echo(api, d);
 	else
 		bad_msg(api, d, "unexpected type");
 	/* Every handler is done with the payload (callbacks do not keep it). */
@@ -642,6 +780,24 @@ void tg_flowapi_free(struct tg_flowapi *api)
 	free(api);
 }
 
+int tg_flowapi_replace_link(struct tg_flowapi *api, struct tg_link_end *link)
+{
+	/* The old segment is gone with its stackd: drop its flows first, then greet the new one. */
+	if (api->lev)
+		tg_link_event_free(api->lev);
+	api->lev = NULL;
+	forget_all(api);
+	api->ready = false;
+	api->link = link;
+	api->slot_size = tg_link_slot_size(link);
+	if (api->cbs.on_peer_reset)
+		api->cbs.on_peer_reset(api, api->arg);
+	if (tg_hello_send(link, TG_ROLE_RELAYD, TG_FLOWAPI_WINDOW) < 0)
+		return -1;
+	api->lev = tg_link_event_new(api->base, link, drain, api);
+	return api->lev ? 0 : -1;
+}
+
 const struct tg_flowapi_stats *tg_flowapi_stats(const struct tg_flowapi *api)
 {
 	return &api->stats;
@@ -650,6 +806,11 @@ const struct tg_flowapi_stats *tg_flowapi_stats(const struct tg_flowapi *api)
 unsigned tg_flowapi_flow_count(const struct tg_flowapi *api)
 {
 	return api->live;
+}
+
+unsigned tg_flowapi_udp_flow_count(const struct tg_flowapi *api)
+{
+	return api->live_udp;
 }
 
 int tg_flowapi_ready(const struct tg_flowapi *api)
@@ -674,7 +835,7 @@ void *tg_flow_udata(const struct tg_flowapi *api, uint32_t flow)
 
 void tg_flow_open_result(struct tg_flowapi *api, uint32_t flow, enum tg_open_result result)
 {
-	struct flow *f = flow_live(api, flow);
+	struct flow *f = tcp_live(api, flow);
 
 	if (!f || (f->flags & F_ANSWERED))
 		return;
@@ -691,7 +852,7 @@ void tg_flow_open_result(struct tg_flowapi *api, uint32_t flow, enum tg_open_res
 
 size_t tg_flow_send(struct tg_flowapi *api, uint32_t flow, const void *data, size_t len)
 {
-	struct flow *f = flow_live(api, flow);
+	struct flow *f = tcp_live(api, flow);
 	size_t want, taken = 0;
 
 	if (!f || (f->flags & (F_OPEN | F_TX_SHUT)) != F_OPEN)
@@ -723,7 +884,7 @@ size_t tg_flow_send(struct tg_flowapi *api, uint32_t flow, const void *data, siz
 
 size_t tg_flow_send_window(struct tg_flowapi *api, uint32_t flow)
 {
-	struct flow *f = flow_live(api, flow);
+	struct flow *f = tcp_live(api, flow);
 
 	if (!f || (f->flags & (F_OPEN | F_TX_SHUT)) != F_OPEN)
 		return 0;
@@ -732,7 +893,7 @@ size_t tg_flow_send_window(struct tg_flowapi *api, uint32_t flow)
 
 void tg_flow_consumed(struct tg_flowapi *api, uint32_t flow, size_t bytes)
 {
-	struct flow *f = flow_live(api, flow);
+	struct flow *f = tcp_live(api, flow);
 	uint64_t unconsumed;
 
 	if (!f || bytes == 0)
@@ -758,7 +919,7 @@ void tg_flow_consumed(struct tg_flowapi *api, uint32_t flow, size_t bytes)
 
 void tg_flow_shut_wr(struct tg_flowapi *api, uint32_t flow)
 {
-	struct flow *f = flow_live(api, flow);
+	struct flow *f = tcp_live(api, flow);
 
 	if (!f || (f->flags & (F_OPEN | F_TX_SHUT)) != F_OPEN)
 		return;
@@ -769,7 +930,7 @@ void tg_flow_shut_wr(struct tg_flowapi *api, uint32_t flow)
 
 void tg_flow_reset(struct tg_flowapi *api, uint32_t flow)
 {
-	struct flow *f = flow_live(api, flow);
+	struct flow *f = tcp_live(api, flow);
 
 	if (!f)
 		return;
@@ -780,7 +941,7 @@ void tg_flow_reset(struct tg_flowapi *api, uint32_t flow)
 
 void tg_flow_close(struct tg_flowapi *api, uint32_t flow)
 {
-	struct flow *f = flow_live(api, flow);
+	struct flow *f = tcp_live(api, flow);
 	uint32_t both = F_OPEN | F_RX_SHUT | F_TX_SHUT;
 
 	if (!f)
@@ -797,36 +958,106 @@ void tg_flow_close(struct tg_flowapi *api, uint32_t flow)
 	kick(api);
 }
 
-int tg_flow_send_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
-                     const struct tg_addr *dst, const void *data, size_t len)
+/*
+ * One message with a tg_msg_udp header and a payload (UDP, UDP_ERROR, ICMP_ECHO). A full link
+ * drops it: datagrams are best effort, and holding them would let one flow take every slot.
+ */
+static int send_addressed(struct tg_flowapi *api, struct tg_desc *d, const struct tg_addr *src,
+                          const struct tg_addr *dst, const void *data, size_t len,
+                          uint64_t *dropped)
 {
 	struct tg_msg_udp h = {.src = *src, .dst = *dst};
-	struct tg_desc d = {.flow = flow, .type = TG_MSG_UDP};
 	uint8_t *p;
 
-	if (!api->ready || !addr_pair_ok(src, dst)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (len > api->slot_size - sizeof(h)) {
+	if (api->slot_size < sizeof(h) || len > api->slot_size - sizeof(h)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if ((d.slot = tg_link_alloc(api->link)) == TG_NO_SLOT) {
-		api->stats.udp_dropped++;
-		errno = ENOBUFS;
-		return -1;
-	}
-	p = tg_link_slot(api->link, d.slot);
+	if ((d->slot = tg_link_alloc(api->link)) == TG_NO_SLOT)
+		goto nobufs;
+	p = tg_link_slot(api->link, d->slot);
 	memcpy(p, &h, sizeof(h));
-	memcpy(p + sizeof(h), data, len);
-	d.len = (uint32_t)(sizeof(h) + len);
-	if (tg_link_send(api->link, &d) < 0) {
-		tg_link_unalloc(api->link, d.slot);
-		api->stats.udp_dropped++;
-		errno = ENOBUFS;
-		return -1;
+	if (len > 0)
+		memcpy(p + sizeof(h), data, len);
+	d->len = (uint32_t)(sizeof(h) + len);
+	if (tg_link_send(api->link, d) < 0) {
+		tg_link_unalloc(api->link, d->slot);
+		goto nobufs;
 	}
 	kick(api);
 	return 0;
+nobufs:
+	(*dropped)++;
+	errno = ENOBUFS;
+	return -1;
+}
+
+static size_t udp_max_payload(uint8_t family)
+{
+	return family == TG_AF_INET4 ? TG_UDP_MAX_PAYLOAD4 : TG_UDP_MAX_PAYLOAD6;
+}
+
+int tg_flow_send_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
+                     const struct tg_addr *dst, const void *data, size_t len)
+{
+	struct tg_desc d = {.flow = flow, .type = TG_MSG_UDP};
+
+	if (!udp_live(api, flow)) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (!addr_pair_ok(src, dst)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len > udp_max_payload(src->family)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return send_addressed(api, &d, src, dst, data, len, &api->stats.udp_dropped);
+}
+
+int tg_flow_udp_error(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
+                      const struct tg_addr *dst, enum tg_open_result result)
+{
+	struct tg_desc d = {.flow = flow, .arg = result, .type = TG_MSG_UDP_ERROR};
+
+	if (!udp_live(api, flow)) {
+		errno = ENOENT;
+		return -1;
+	}
+	/* stackd turns these two into ICMP port and host unreachable; nothing else fits UDP. */
+	if (!addr_pair_ok(src, dst) ||
+	    (result != TG_OPEN_REFUSED && result != TG_OPEN_UNREACHABLE)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return send_addressed(api, &d, src, dst, NULL, 0, &api->stats.udp_dropped);
+}
+
+void tg_flow_udp_close(struct tg_flowapi *api, uint32_t flow)
+{
+	struct flow *f = udp_live(api, flow);
+
+	if (!f)
+		return;
+	send_ctl(api, TG_MSG_CLOSED, flow, 0);
+	flow_forget(api, f, true);
+	kick(api);
+}
+
+int tg_flow_send_icmp_echo(struct tg_flowapi *api, const struct tg_addr *src,
+                           const struct tg_addr *dst, const void *data, size_t len)
+{
+	struct tg_desc d = {.flow = 0, .type = TG_MSG_ICMP_ECHO};
+
+	if (!api->ready) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	if (!addr_pair_ok(src, dst) || len < TG_ICMP_ECHO_HDR) {
+		errno = EINVAL;
+		return -1;
+	}
+	return send_addressed(api, &d, src, dst, data, len, &api->stats.icmp_dropped);
 }

@@ -329,6 +329,11 @@ uint32_t tg_link_slot_size(const struct tg_link_end *end)
 	return end->slot_size;
 }
 
+uint32_t tg_link_slot_count(const struct tg_link_end *end)
+{
+	return end->slot_count;
+}
+
 uint32_t tg_link_epoch(const struct tg_link_end *end)
 {
 	return end->epoch;

@@ -72,6 +72,8 @@ struct tg_link_end *tg_link_attach(int memfd, int side, int bell_self, int bell_
 void tg_link_detach(struct tg_link_end *end);
 
 uint32_t tg_link_slot_size(const struct tg_link_end *end);
+/* Slots per direction (both pools have this many). */
+uint32_t tg_link_slot_count(const struct tg_link_end *end);
 uint32_t tg_link_epoch(const struct tg_link_end *end);
 int tg_link_bell_fd(const struct tg_link_end *end);
 const struct tg_link_stats *tg_link_stats(const struct tg_link_end *end);

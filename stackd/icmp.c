@@ -11,6 +11,13 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "lwip/inet_chksum.h"
+#include "lwip/ip.h"
+#include "lwip/ip4.h"
+#include "lwip/ip6.h"
+#include "lwip/pbuf.h"
+#include "lwip/raw.h"
+
 #include "icmp.h"
 #include "log.h"
 #include "proto.h"
@@ -184,7 +191,7 @@ bool icmp_take_echo(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 
 		if (pkt[9] != IPPROTO_ICMP || len < ihl + ICMP_HDR || pkt[ihl] != 8)
 			return false;
-		/* Fragmented echo requests are left to lwIP's reassembly: not relayed. */
+		/* Called after reassembly: a fragment here is malformed. */
 		if ((pkt[6] & 0x3f) || pkt[7] || total > len || total < ihl + ICMP_HDR) {
 			sd->ctr.drop_icmp_echo++;
 			return true;
@@ -211,7 +218,8 @@ bool icmp_take_echo(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 	} else {
 		return false;
 	}
-	if (icmp_len > ECHO_MAX_PAYLOAD || icmp_len + sizeof(m) > tg_link_slot_size(sd->link_b)) {
+	if (!sd->hello_b || icmp_len > ECHO_MAX_PAYLOAD ||
+	    icmp_len + sizeof(m) > tg_link_slot_size(sd->link_b)) {
 		sd->ctr.drop_icmp_echo++;
 		return true;
 	}
@@ -238,38 +246,81 @@ bool icmp_take_echo(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 /*
  * relayd's answer: an echo reply from m->src (the target) to m->dst (the client; port = the
  * client's identifier). The payload is an ICMP echo reply as the target sent it; the
- * identifier is the client's again, and the checksum is recomputed here.
+ * identifier is the client's again, and the checksum is recomputed here. It leaves through
+ * lwIP's IP output, which fragments a reply larger than the MTU like the target's would be.
  */
 void icmp_echo_reply(struct stackd *sd, const struct tg_msg_udp *m, const uint8_t *icmp,
                      uint32_t icmp_len)
 {
-	uint32_t slot, len, hdr;
-	uint8_t *pkt, *out;
+	ip_addr_t src, dst;
+	struct pbuf *p;
+	uint8_t *out;
+	err_t err;
 
-	if (icmp_len < ICMP_HDR || icmp_len > ECHO_MAX_PAYLOAD || m->src.family != m->dst.family) {
+	if (icmp_len < ICMP_HDR || icmp_len > ECHO_MAX_PAYLOAD || m->src.family != m->dst.family ||
+	    !tg_addr_valid(&m->src)) {
 		sd->ctr.drop_bad_msg++;
 		return;
 	}
-	hdr = m->src.family == TG_AF_INET4 ? IP4_HDR : IP6_HDR;
-	len = hdr + icmp_len;
-	pkt = alloc_packet(sd, len, &slot);
-	if (!pkt) {
-		/* Too big for one link A packet (an IP fragment train is not built here). */
+	p = pbuf_alloc(PBUF_IP, (u16_t)icmp_len, PBUF_RAM);
+	if (!p) {
 		sd->ctr.drop_icmp_echo++;
 		return;
 	}
-	out = pkt + hdr;
+	out = p->payload;
 	memcpy(out, icmp, icmp_len);
 	out[0] = m->src.family == TG_AF_INET4 ? 0 : 129;
 	out[1] = 0;
 	put16(out + 4, m->dst.port);
 	put16(out + 2, 0);
 	if (m->src.family == TG_AF_INET4) {
-		write_ip4_header(pkt, m->src.ip, m->dst.ip, IPPROTO_ICMP, (uint16_t)len);
+		IP_ADDR4(&src, m->src.ip[0], m->src.ip[1], m->src.ip[2], m->src.ip[3]);
+		IP_ADDR4(&dst, m->dst.ip[0], m->dst.ip[1], m->dst.ip[2], m->dst.ip[3]);
 		put16(out + 2, fold(sum16(out, icmp_len, 0)));
+		err = ip4_output_if(p, ip_2_ip4(&src), ip_2_ip4(&dst), IP_DEFAULT_TTL, 0,
+		                    IP_PROTO_ICMP, sd->netif);
 	} else {
-		write_ip6_header(pkt, m->src.ip, m->dst.ip, IPPROTO_ICMPV6, (uint16_t)icmp_len);
-		put16(out + 2, icmp6_checksum(pkt, out, icmp_len));
+		IP_ADDR6(&src, 0, 0, 0, 0);
+		IP_ADDR6(&dst, 0, 0, 0, 0);
+		memcpy(ip_2_ip6(&src)->addr, m->src.ip, 16);
+		memcpy(ip_2_ip6(&dst)->addr, m->dst.ip, 16);
+		ip6_addr_clear_zone(ip_2_ip6(&src));
+		ip6_addr_clear_zone(ip_2_ip6(&dst));
+		put16(out + 2, lwip_ntohs(ip6_chksum_pseudo(p, IP6_NEXTH_ICMP6, p->tot_len,
+		                                            ip_2_ip6(&src), ip_2_ip6(&dst))));
+		err = ip6_output_if(p, ip_2_ip6(&src), ip_2_ip6(&dst), IP_DEFAULT_TTL, 0,
+		                    IP6_NEXTH_ICMP6, sd->netif);
 	}
-	emit(sd, slot, len);
+	if (err != ERR_OK)
+		sd->ctr.drop_icmp_echo++;
+	pbuf_free(p);
+}
+
+/*
+ * Echo requests are taken here, after lwIP has reassembled them, so that a fragmented ping is
+ * relayed like any other instead of being answered by lwIP for every address. Anything else
+ * (errors, neighbour discovery) goes on to lwIP untouched.
+ */
+static u8_t on_raw_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_addr_t *addr)
+{
+	static uint8_t packet[0x10000];
+	struct stackd *sd = arg;
+	u16_t len = pbuf_copy_partial(p, packet, p->tot_len, 0);
+
+	if (!icmp_take_echo(sd, packet, len))
+		return 0;
+	pbuf_free(p);
+	return 1;
+}
+
+int icmp_init(struct stackd *sd)
+{
+	struct raw_pcb *v4 = raw_new_ip_type(IPADDR_TYPE_V4, IP_PROTO_ICMP);
+	struct raw_pcb *v6 = raw_new_ip_type(IPADDR_TYPE_V6, IP6_NEXTH_ICMP6);
+
+	if (!v4 || !v6)
+		return -1;
+	raw_recv(v4, on_raw_icmp, sd);
+	raw_recv(v6, on_raw_icmp, sd);
+	return 0;
 }

@@ -23,6 +23,8 @@ enum icmp_unreach {
 void icmp_send_unreachable(struct stackd *sd, const struct tg_addr *orig_dst,
                            const struct tg_addr *client, uint8_t proto, enum icmp_unreach kind,
                            uint32_t tcp_seq);
+/* Registers lwIP raw pcbs that take echo requests (after reassembly) to relay them. */
+int icmp_init(struct stackd *sd);
 /* Takes an ICMP echo request off the packet path and relays it; false if it is not one. */
 bool icmp_take_echo(struct stackd *sd, const uint8_t *pkt, uint32_t len);
 /* Writes relayd's echo reply to the client. */

@@ -2,10 +2,9 @@
  * lwIP's only network interface: packets arrive from tunio as link A descriptors and leave
  * through link A slots. The TUN carries bare IP packets, so there is no link layer here.
  *
- * Before lwIP sees a packet, a minimal check takes out what lwIP must not answer itself:
- * echo requests (with accept-any lwIP would answer for every address and so lie about the
- * destination's reachability; they are relayed instead) and, in consistent handshake mode,
- * SYNs, which wait for relayd's connect result (syn_hold.c).
+ * Before lwIP sees a packet, a minimal check drops what cannot be parsed and, in consistent
+ * handshake mode, takes out SYNs, which wait for relayd's connect result (syn_hold.c). Echo
+ * requests, which lwIP would answer for every address, are taken after reassembly (icmp.c).
  */
 #include <string.h>
 
@@ -18,7 +17,6 @@
 #include "lwip/prot/ip4.h"
 #include "lwip/prot/ip6.h"
 
-#include "icmp.h"
 #include "log.h"
 #include "proto.h"
 #include "stackd.h"
@@ -113,7 +111,7 @@ static bool filter_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 			sd->ctr.drop_malformed++;
 			return true;
 		}
-		return icmp_take_echo(sd, pkt, len) || syn_hold_input(pkt, len);
+		return syn_hold_input(pkt, len);
 	}
 	if (version == 6) {
 		if (len < IP6_HLEN) {
@@ -121,7 +119,7 @@ static bool filter_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 			return true;
 		}
 		/* Only a first-header ICMPv6 or TCP is looked at; lwIP handles the rest. */
-		return icmp_take_echo(sd, pkt, len) || syn_hold_input(pkt, len);
+		return syn_hold_input(pkt, len);
 	}
 	sd->ctr.drop_malformed++;
 	return true;

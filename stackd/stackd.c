@@ -15,11 +15,14 @@
 #include "lwip/init.h"
 #include "lwip/timeouts.h"
 
+#include "ctl_event.h"
 #include "fdarg.h"
+#include "icmp.h"
 #include "link_event.h"
 #include "log.h"
 #include "proto.h"
 #include "stackd.h"
+#include "sandbox.h"
 #include "stats.h"
 #include "syn_hold.h"
 #include "udp_flow.h"
@@ -94,6 +97,8 @@ struct options {
 	unsigned long udp_timeout;
 	unsigned long connect_timeout;
 	long stats_fd;
+	long ctl_fd;
+	struct tg_sandbox sandbox;
 	enum tg_log_level level;
 };
 
@@ -111,6 +116,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"udp-timeout", required_argument, NULL, 'u'},
 	        {"connect-timeout", required_argument, NULL, 'c'},
 	        {"stats-fd", required_argument, NULL, 's'},
+	        {"ctl-fd", required_argument, NULL, 'C'},
+	        {"sandbox", required_argument, NULL, 'S'},
+	        {"test-forbidden", required_argument, NULL, 'X'},
 	        {NULL, 0, NULL, 0},
 	};
 	bool have_a = false, have_b = false;
@@ -125,6 +133,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->udp_timeout = 60;
 	o->connect_timeout = 10;
 	o->stats_fd = -1;
+	o->ctl_fd = -1;
+	tg_sandbox_init(&o->sandbox);
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -181,6 +191,22 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->stats_fd = (long)fd;
 			break;
 		}
+		case 'C': {
+			unsigned long fd;
+
+			if (tg_parse_uint(optarg, 0, 65535, &fd) < 0)
+				usage();
+			o->ctl_fd = (long)fd;
+			break;
+		}
+		case 'S':
+			if (tg_sandbox_parse(&o->sandbox, optarg) < 0)
+				usage();
+			break;
+		case 'X': /* tests only: docs/security.md */
+			if (tg_sandbox_set_test(&o->sandbox, optarg) < 0)
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -243,6 +269,63 @@ static struct tg_link_end *attach(const struct tg_link_fds *fds, int side, const
 	return end;
 }
 
+/* tunio was restarted: the TCP state stays, packets in flight on the old link are lost. */
+static void reset_link_a(void)
+{
+	tg_link_event_free(stackd.lev_a);
+	tg_link_detach(stackd.link_a);
+	stackd.link_a = attach(stackd.fds_a, 1, "A");
+	stackd.hello_a = false;
+	if (tg_hello_send(stackd.link_a, TG_ROLE_STACKD, 0) < 0)
+		fatalx("cannot queue HELLO");
+	tg_link_flush(stackd.link_a);
+	stackd.lev_a = tg_link_event_new(stackd.base, stackd.link_a, netif_link_drain, &stackd);
+	if (!stackd.lev_a)
+		fatalx("link A: cannot set up its events");
+}
+
+/* relayd was restarted: its flows are gone, so ours are reset towards the clients. */
+static void reset_link_b(void)
+{
+	tcp_flow_abort_all();
+	udp_flow_forget_all();
+	syn_hold_clear();
+	tg_link_event_free(stackd.lev_b);
+	tg_link_detach(stackd.link_b);
+	stackd.link_b = attach(stackd.fds_b, 0, "B");
+	stackd.hello_b = false;
+	if (tg_hello_send(stackd.link_b, TG_ROLE_STACKD, STACKD_WINDOW) < 0)
+		fatalx("cannot queue HELLO");
+	tg_link_flush(stackd.link_b);
+	stackd.lev_b = tg_link_event_new(stackd.base, stackd.link_b, flow_link_drain, &stackd);
+	if (!stackd.lev_b)
+		fatalx("link B: cannot set up its events");
+	stackd_flush_links();
+}
+
+static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
+{
+	if (!msg) {
+		log_info("tungate is gone: exiting");
+		event_base_loopbreak(stackd.base);
+		return;
+	}
+	if (msg->link == TG_CTL_LINK_A) {
+		if (tg_ctl_take_link(msg, fds, nfds, TG_CTL_LINK_A, stackd.fds_a) < 0)
+			goto bad;
+		log_info("link A renewed (epoch %u): tunio restarted", msg->epoch);
+		reset_link_a();
+		return;
+	}
+	if (tg_ctl_take_link(msg, fds, nfds, TG_CTL_LINK_B, stackd.fds_b) < 0)
+		goto bad;
+	log_info("link B renewed (epoch %u): relayd restarted, flows reset", msg->epoch);
+	reset_link_b();
+	return;
+bad:
+	log_warnx("control: unexpected message type %u for link %u", msg->type, msg->link);
+}
+
 static void log_counters(const struct stackd_counters *c)
 {
 	log_info("packets in %llu out %llu, flows total %llu refused %llu, drops: malformed %llu "
@@ -274,6 +357,8 @@ int main(int argc, char **argv)
 	if (o.stats_fd >= 0 && !(stats = tg_stats_attach((int)o.stats_fd, TG_STATS_STACKD)))
 		log_warnx("stats fd %ld is not a stats file: counters are not published",
 		          o.stats_fd);
+	stackd.fds_a = &o.link_a;
+	stackd.fds_b = &o.link_b;
 	stackd.link_a = attach(&o.link_a, 1, "A");
 	stackd.link_b = attach(&o.link_b, 0, "B");
 	if (tg_link_slot_size(stackd.link_a) < stackd.mtu)
@@ -291,6 +376,8 @@ int main(int argc, char **argv)
 	if (udp_flow_init(&stackd) < 0)
 		fatalx("cannot set up the UDP wildcard");
 	syn_hold_init(&stackd);
+	if (icmp_init(&stackd) < 0)
+		fatalx("cannot set up ICMP echo relaying");
 
 	if (tg_hello_send(stackd.link_a, TG_ROLE_STACKD, 0) < 0 ||
 	    tg_hello_send(stackd.link_b, TG_ROLE_STACKD, STACKD_WINDOW) < 0)
@@ -310,7 +397,12 @@ int main(int argc, char **argv)
 	    evsignal_add(sigint, NULL) < 0 || event_add(stackd.sweep_timer, &sweep_tv) < 0)
 		fatalx("cannot set up events");
 	stackd_lwip_timer_update();
+	if (o.ctl_fd >= 0 &&
+	    !(stackd.ctl = tg_ctl_event_new(stackd.base, (int)o.ctl_fd, on_ctl, NULL)))
+		fatalx("cannot watch the control socket");
+	tg_sandbox_stackd(&o.sandbox);
 
+	tg_ctl_send_ready((int)o.ctl_fd);
 	log_info("running: mtu %u, max %u flows, %s handshake", stackd.mtu, stackd.max_flows,
 	         stackd.handshake == TG_OPEN_CONSISTENT ? "consistent" : "fast");
 	event_base_dispatch(stackd.base);
@@ -322,6 +414,7 @@ int main(int argc, char **argv)
 	publish_stats();
 	tg_link_event_free(stackd.lev_a);
 	tg_link_event_free(stackd.lev_b);
+	tg_ctl_event_free(stackd.ctl);
 	event_free(stackd.lwip_timer);
 	event_free(stackd.sweep_timer);
 	event_free(sigterm);

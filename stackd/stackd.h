@@ -15,6 +15,8 @@
 
 struct event_base;
 struct tg_link_event;
+struct tg_link_fds;
+struct tg_ctl_event;
 struct tcp_pcb;
 struct netif;
 
@@ -55,6 +57,9 @@ struct stackd {
 	struct tg_link_end *link_b;
 	struct tg_link_event *lev_a;
 	struct tg_link_event *lev_b;
+	struct tg_link_fds *fds_a; /* what the links were attached from: replaced on reset */
+	struct tg_link_fds *fds_b;
+	struct tg_ctl_event *ctl;
 	struct event *lwip_timer;
 	struct netif *netif;
 	uint32_t mtu;
@@ -83,7 +88,12 @@ void tcp_flow_dispatch(const struct tg_desc *d, const uint8_t *slot);
 void tcp_flow_retry_waiting(void);
 void tcp_flow_sweep(time_t now);
 void tcp_flow_shutdown_all(void);
+/* relayd is gone: every flow is reset towards its client, nothing is said on link B. */
+void tcp_flow_abort_all(void);
 bool tcp_flow_owns(uint32_t id);
+/* Consistent mode: relayd connected; the flow exists before lwIP accepts the client. */
+int tcp_flow_prepare(uint32_t id);
+void tcp_flow_forget_pending(uint32_t id);
 uint32_t tcp_flow_count(void);
 
 /* flow_link.c: link B's receive side. */

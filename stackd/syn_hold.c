@@ -216,6 +216,16 @@ bool syn_hold_result(uint32_t flow, uint32_t result)
 		return h != NULL;
 	switch (result) {
 	case TG_OPEN_OK:
+		if (tcp_flow_prepare(h->flow) < 0) {
+			struct tg_desc d = {
+			        .slot = TG_NO_SLOT, .flow = h->flow, .type = TG_MSG_RESET};
+
+			tg_link_send(sd->link_b, &d);
+			sd->ctr.flows_refused++;
+			send_rst(h);
+			unlink_held(h);
+			return true;
+		}
 		h->approved = true;
 		h->since = time(NULL);
 		reinject(h);
@@ -271,12 +281,20 @@ void syn_hold_sweep(time_t now)
 					                    .type = TG_MSG_RESET};
 
 					tg_link_send(sd->link_b, &d);
+					tcp_flow_forget_pending(h->flow);
 				}
 				unlink_held(h);
 			}
 			h = next;
 		}
 	}
+}
+
+void syn_hold_clear(void)
+{
+	for (unsigned b = 0; b < HOLD_BUCKETS; b++)
+		while (buckets[b])
+			unlink_held(buckets[b]);
 }
 
 void syn_hold_init(struct stackd *s)

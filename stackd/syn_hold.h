@@ -19,5 +19,7 @@ bool syn_hold_result(uint32_t flow, uint32_t result);
 uint32_t syn_hold_take(const struct tg_addr *client, const struct tg_addr *dst);
 bool syn_hold_owns(uint32_t flow);
 void syn_hold_sweep(time_t now);
+/* relayd is gone: forget every held SYN (the clients retransmit). */
+void syn_hold_clear(void);
 
 #endif

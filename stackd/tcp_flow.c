@@ -110,7 +110,7 @@ static void flow_abort(struct tcp_flow *f, bool tell_relay)
 static void maybe_finish(struct tcp_flow *f)
 {
 	if (f->pcb || !f->relay_closed || !f->shut_sent)
-		return;
+		return; /* a flow waiting for its accept has not shut anything yet */
 	flow_free(f);
 }
 
@@ -119,8 +119,18 @@ static void maybe_close_pcb(struct tcp_flow *f)
 {
 	struct tcp_pcb *pcb = f->pcb;
 
-	if (!pcb || !f->client_fin || !f->tx_shut)
+	if (!pcb || !f->client_fin || !f->tx_shut || !f->shut_sent)
 		return;
+	/*
+	 * Every byte the client sent has been handed to relayd, but the window opens only as
+	 * relayd credits it, and the last credits may never come: open it fully now, or
+	 * lwIP takes the closed window for unread data and answers the FIN with RST.
+	 */
+	while (pcb->rcv_wnd < TCP_WND_MAX(pcb)) {
+		uint32_t gap = TCP_WND_MAX(pcb) - pcb->rcv_wnd;
+
+		tcp_recved(pcb, gap > 0xffff ? 0xffff : (u16_t)gap);
+	}
 	detach_pcb(f);
 	if (tcp_close(pcb) != ERR_OK)
 		tcp_abort(pcb);
@@ -285,22 +295,64 @@ static void addr_from_lwip(struct tg_addr *a, const ip_addr_t *ip, u16_t port)
 }
 
 /* Fast mode: relayd learns of the flow now. Consistent mode: it did when the SYN was held. */
-static int open_flow(struct tcp_flow *f, struct tcp_pcb *pcb)
+static struct tcp_flow *flow_new(uint32_t id)
 {
-	struct tg_msg_open m = {.proto = 6};
+	struct tcp_flow *f;
 
-	addr_from_lwip(&m.src, &pcb->remote_ip, pcb->remote_port);
-	addr_from_lwip(&m.dst, &pcb->local_ip, pcb->local_port);
-	f->id = syn_hold_take(&m.src, &m.dst);
-	if (f->id)
-		return 0;
-	f->id = stackd_alloc_flow_id();
-	return tg_link_send_copy(sd->link_b, TG_MSG_TCP_OPEN, f->id, TG_OPEN_FAST, &m, sizeof(m));
+	if (!sd->hello_b || flows.count >= sd->max_flows || !(f = calloc(1, sizeof(*f))))
+		return NULL;
+	f->id = id;
+	f->up_credit = sd->relay_window;
+	f->last_active = time(NULL);
+	if (flow_table_put(&flows, f->id, f) < 0) {
+		free(f);
+		return NULL;
+	}
+	sd->ctr.flows_open++;
+	sd->ctr.flows_total++;
+	return f;
+}
+
+/*
+ * Consistent mode: relayd has connected, so its server may speak first; the flow exists from
+ * now on and buffers what arrives (within its window) until lwIP accepts the client.
+ */
+int tcp_flow_prepare(uint32_t id)
+{
+	return flow_new(id) ? 0 : -1;
+}
+
+void tcp_flow_forget_pending(uint32_t id)
+{
+	struct tcp_flow *f = flow_table_get(&flows, id);
+
+	if (f && !f->pcb)
+		flow_free(f);
+}
+
+static void attach_pcb(struct tcp_flow *f, struct tcp_pcb *pcb)
+{
+	f->pcb = pcb;
+	f->last_active = time(NULL);
+	tcp_arg(pcb, f);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	tcp_nagle_disable(pcb);
+}
+
+static err_t refuse(struct tcp_pcb *pcb)
+{
+	sd->ctr.flows_refused++;
+	tcp_abort(pcb);
+	return ERR_ABRT;
 }
 
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
+	struct tg_msg_open m = {.proto = 6};
 	struct tcp_flow *f;
+	uint32_t held;
 
 	if (err != ERR_OK || !pcb)
 		return ERR_VAL;
@@ -310,27 +362,27 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		tcp_abort(pcb);
 		return ERR_ABRT;
 	}
-	if (!sd->hello_b || flows.count >= sd->max_flows || !(f = calloc(1, sizeof(*f)))) {
-		sd->ctr.flows_refused++;
-		tcp_abort(pcb);
-		return ERR_ABRT;
+	addr_from_lwip(&m.src, &pcb->remote_ip, pcb->remote_port);
+	addr_from_lwip(&m.dst, &pcb->local_ip, pcb->local_port);
+	/* Consistent mode: relayd already connected this flow when the SYN was held. */
+	held = syn_hold_take(&m.src, &m.dst);
+	if (held) {
+		f = flow_table_get(&flows, held);
+		if (!f || f->pcb)
+			return refuse(pcb);
+		attach_pcb(f, pcb);
+		push_down(f);
+		return ERR_OK;
 	}
-	f->pcb = pcb;
-	f->up_credit = sd->relay_window;
-	f->last_active = time(NULL);
-	if (open_flow(f, pcb) < 0 || flow_table_put(&flows, f->id, f) < 0) {
-		free(f);
-		sd->ctr.flows_refused++;
-		tcp_abort(pcb);
-		return ERR_ABRT;
+	f = flow_new(stackd_alloc_flow_id());
+	if (!f)
+		return refuse(pcb);
+	if (tg_link_send_copy(sd->link_b, TG_MSG_TCP_OPEN, f->id, TG_OPEN_FAST, &m, sizeof(m)) <
+	    0) {
+		flow_free(f);
+		return refuse(pcb);
 	}
-	sd->ctr.flows_open++;
-	sd->ctr.flows_total++;
-	tcp_arg(pcb, f);
-	tcp_recv(pcb, on_recv);
-	tcp_sent(pcb, on_sent);
-	tcp_err(pcb, on_err);
-	tcp_nagle_disable(pcb);
+	attach_pcb(f, pcb);
 	return ERR_OK;
 }
 
@@ -480,6 +532,12 @@ void tcp_flow_sweep(time_t now)
 static void abort_one(uint32_t id, void *flow, void *arg)
 {
 	flow_abort(flow, false);
+}
+
+void tcp_flow_abort_all(void)
+{
+	flow_table_foreach(&flows, abort_one, NULL);
+	wait_head = NULL;
 }
 
 void tcp_flow_shutdown_all(void)

@@ -138,6 +138,10 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 	struct tg_desc d = {.type = TG_MSG_UDP};
 	uint8_t *out;
 
+	if (!sd->hello_b) {
+		sd->ctr.drop_udp_no_slot++; /* relayd is (re)starting */
+		goto done;
+	}
 	if (!dst_is_unicast(dst_ip) || tg_lwip_udp_current_dest_port() == 0) {
 		sd->ctr.drop_udp_not_unicast++;
 		goto done;
@@ -263,6 +267,11 @@ void udp_flow_sweep(time_t now)
 static void forget_one(uint32_t id, void *flow, void *arg)
 {
 	forget(flow);
+}
+
+void udp_flow_forget_all(void)
+{
+	flow_table_foreach(&by_id, forget_one, NULL);
 }
 
 void udp_flow_shutdown_all(void)

@@ -15,5 +15,7 @@ bool udp_flow_dispatch(const struct tg_desc *d, const uint8_t *slot);
 bool udp_flow_owns(uint32_t id);
 void udp_flow_sweep(time_t now);
 void udp_flow_shutdown_all(void);
+/* relayd is gone: forget every UDP flow (its NAT entries went with it). */
+void udp_flow_forget_all(void);
 
 #endif

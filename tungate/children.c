@@ -10,14 +10,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "ctl.h"
 #include "log.h"
+#include "privsep.h"
+#include "sandbox.h"
 #include "spawn.h"
 
 #define ARGV_MAX 40
-#define ARG_LEN  64
-#define KEEP_MAX 8
+#define ARG_LEN  320 /* --sandbox SPEC with a chroot path of up to TG_CHROOT_MAX */
+#define KEEP_MAX 12
 
 struct cmdline {
 	char *argv[ARGV_MAX + 1];
@@ -37,7 +43,8 @@ __attribute__((format(printf, 2, 3))) static void arg(struct cmdline *c, const c
 	if (c->argc == ARGV_MAX)
 		fatalx("too many arguments for a child"); /* a bug in this file */
 	va_start(ap, fmt);
-	vsnprintf(c->text[c->argc], ARG_LEN, fmt, ap);
+	if (vsnprintf(c->text[c->argc], ARG_LEN, fmt, ap) >= ARG_LEN)
+		fatalx("argument too long for a child"); /* a bug in this file */
 	va_end(ap);
 	c->argv[c->argc] = c->text[c->argc];
 	c->argv[++c->argc] = NULL;
@@ -120,7 +127,35 @@ static void cmdline_relayd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%u", env->cfg->dns_timeout);
 }
 
-static void cmdline_build(struct cmdline *c, enum tg_child_id id, const struct tg_child_env *env)
+_Static_assert(TG_CHILD_TUNIO == 0 && TG_CHILD_STACKD == 1 && TG_CHILD_RELAYD == 2 &&
+                       TG_NCHILD == TG_NRUN_AS,
+               "config.h's run_as[] is indexed by enum tg_child_id");
+
+/* --sandbox uid=U,gid=G,nofile=N,seccomp=0|1,root=DIR [--test-forbidden CALL] */
+static void arg_sandbox(struct cmdline *c, enum tg_child_id id, const struct tg_config *cfg)
+{
+	struct tg_sandbox sb;
+	char spec[ARG_LEN];
+	const char *test = tg_privsep_test_call(cfg, child_names[id]);
+
+	tg_sandbox_init(&sb);
+	sb.uid = cfg->run_as[id].uid;
+	sb.gid = cfg->run_as[id].gid;
+	sb.nofile = id == TG_CHILD_RELAYD ? cfg->relayd_nofile : 0; /* 0: the role's default */
+	sb.seccomp = cfg->seccomp;
+	snprintf(sb.root, sizeof(sb.root), "%s", cfg->chroot_dir);
+	if (tg_sandbox_format(&sb, spec, sizeof(spec)) < 0)
+		fatalx("--sandbox for %s: too long", child_names[id]); /* see TG_CHROOT_MAX */
+	arg(c, "--sandbox");
+	arg(c, "%s", spec);
+	if (test) {
+		arg(c, "--test-forbidden");
+		arg(c, "%s", test);
+	}
+}
+
+static void cmdline_build(struct cmdline *c, enum tg_child_id id, const struct tg_child_env *env,
+                          int ctl)
 {
 	static void (*const build[TG_NCHILD])(struct cmdline *, const struct tg_child_env *) = {
 	        cmdline_tunio, cmdline_stackd, cmdline_relayd};
@@ -128,6 +163,10 @@ static void cmdline_build(struct cmdline *c, enum tg_child_id id, const struct t
 	memset(c, 0, sizeof(*c));
 	arg(c, "%s", child_names[id]);
 	build[id](c, env);
+	arg_sandbox(c, id, env->cfg);
+	arg(c, "--ctl-fd");
+	arg(c, "%d", ctl);
+	keep(c, ctl);
 	arg(c, "--log-level");
 	arg(c, "%s", level_names[env->cfg->log_level]);
 }
@@ -139,6 +178,7 @@ void tg_children_init(struct tg_children *kids, const char *dir)
 		struct tg_child *k = &kids->child[i];
 
 		k->name = child_names[i];
+		k->ctl = -1;
 		if (snprintf(k->path, sizeof(k->path), "%s/%s", dir, k->name) >=
 		    (int)sizeof(k->path))
 			fatalx("libexec dir %s: path too long", dir);
@@ -147,23 +187,98 @@ void tg_children_init(struct tg_children *kids, const char *dir)
 	}
 }
 
+/* READY is the only message a child sends; anything else is logged and ignored. */
+static void on_child_ctl(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_child *k = arg;
+	struct tg_ctl_msg m;
+	int fds[TG_CTL_MAX_FDS], n;
+
+	while ((n = tg_ctl_recv(fd, &m, fds)) >= 0) {
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+		if (m.type == TG_CTL_READY) {
+			k->ready = true;
+			log_debug("%s (pid %d) is ready", k->name, (int)k->pid);
+		} else {
+			log_warnx("%s: unexpected control message %u", k->name, m.type);
+		}
+	}
+	if (n == -2 && k->ev_ctl)
+		event_del(k->ev_ctl); /* it is exiting: SIGCHLD follows */
+}
+
+int tg_children_start_one(struct tg_children *kids, enum tg_child_id id,
+                          const struct tg_child_env *env)
+{
+	struct tg_child *k = &kids->child[id];
+	struct cmdline c;
+	int sv[2];
+	pid_t pid;
+
+	/* SEQPACKET keeps message boundaries; EOF tells each side the other is gone. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_warn("%s: control socketpair", k->name);
+		return -1;
+	}
+	cmdline_build(&c, id, env, sv[1]);
+	pid = tg_spawn(k->path, c.argv, c.keep, c.nkeep);
+	close(sv[1]);
+	if (pid < 0) {
+		log_warn("cannot start %s", k->path);
+		close(sv[0]);
+		return -1;
+	}
+	k->pid = pid;
+	k->ctl = sv[0];
+	k->ready = false;
+	clock_gettime(CLOCK_MONOTONIC, &k->last_start);
+	if (kids->base) {
+		k->ev_ctl = event_new(kids->base, k->ctl, EV_READ | EV_PERSIST, on_child_ctl, k);
+		if (!k->ev_ctl || event_add(k->ev_ctl, NULL) < 0)
+			log_warnx("%s: cannot watch its control socket", k->name);
+	}
+	log_debug("started %s, pid %d", k->name, (int)pid);
+	return 0;
+}
+
 int tg_children_start(struct tg_children *kids, const struct tg_child_env *env)
 {
-	struct cmdline c;
-
-	for (int i = 0; i < TG_NCHILD; i++) {
-		struct tg_child *k = &kids->child[i];
-		pid_t pid;
-
-		cmdline_build(&c, (enum tg_child_id)i, env);
-		pid = tg_spawn(k->path, c.argv, c.keep, c.nkeep);
-		if (pid < 0) {
-			log_warn("cannot start %s", k->path);
+	for (int i = 0; i < TG_NCHILD; i++)
+		if (tg_children_start_one(kids, (enum tg_child_id)i, env) < 0)
 			return -1;
-		}
-		k->pid = pid;
-		log_debug("started %s, pid %d", k->name, (int)pid);
+	return 0;
+}
+
+void tg_children_reaped(struct tg_child *k)
+{
+	if (k->ev_ctl)
+		event_free(k->ev_ctl);
+	k->ev_ctl = NULL;
+	k->pid = 0;
+	if (k->ctl >= 0)
+		close(k->ctl);
+	k->ctl = -1;
+}
+
+int tg_children_send_link(struct tg_child *k, unsigned which, const struct tg_shm_link *link,
+                          int side)
+{
+	struct tg_ctl_msg m = {.magic = TG_CTL_MAGIC,
+	                       .type = TG_CTL_LINK_RESET,
+	                       .link = which,
+	                       .epoch = link->epoch};
+	int fds[3] = {link->memfd, link->bell[side], link->bell[!side]};
+
+	if (k->pid <= 0 || k->ctl < 0)
+		return 0;
+	if (tg_ctl_send(k->ctl, &m, fds, 3) < 0) {
+		log_warn("%s: cannot hand over link %c", k->name,
+		         which == TG_CTL_LINK_A ? 'A' : 'B');
+		return -1;
 	}
+	log_info("%s: handed over link %c, epoch %u", k->name, which == TG_CTL_LINK_A ? 'A' : 'B',
+	         link->epoch);
 	return 0;
 }
 

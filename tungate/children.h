@@ -7,6 +7,11 @@
 
 #include <limits.h>
 #include <sys/types.h>
+#include <stdbool.h>
+#include <time.h>
+
+struct event_base;
+struct event;
 
 #include "config.h"
 #include "links.h"
@@ -17,6 +22,12 @@ struct tg_child {
 	const char *name;
 	char path[PATH_MAX];
 	pid_t pid; /* 0 when not running */
+	int ctl;   /* our end of its control socket, -1 when not running */
+	struct event *ev_ctl;
+	bool ready;             /* said READY since its last start */
+	unsigned failed_starts; /* in a row: died before READY */
+	unsigned restarts;      /* in a row: died soon after starting (drives the backoff) */
+	struct timespec last_start;
 };
 
 /* What the children are handed: the TUN fd and both links. */
@@ -30,6 +41,7 @@ struct tg_child_env {
 
 struct tg_children {
 	struct tg_child child[TG_NCHILD];
+	struct event_base *base; /* for the control sockets' events */
 };
 
 /* Finds the binaries in dir; fatal if one is missing or not executable. */
@@ -37,6 +49,14 @@ void tg_children_init(struct tg_children *kids, const char *dir);
 
 /* Starts every child in order; returns 0, or -1 after logging which one failed. */
 int tg_children_start(struct tg_children *kids, const struct tg_child_env *env);
+/* Starts one child (again); returns 0 or -1 after logging why. */
+int tg_children_start_one(struct tg_children *kids, enum tg_child_id id,
+                          const struct tg_child_env *env);
+/* Forgets a dead child: closes its control socket. */
+void tg_children_reaped(struct tg_child *k);
+/* Hands a running child the renewed link `which` (TG_CTL_LINK_A/B) for its side. */
+int tg_children_send_link(struct tg_child *k, unsigned which, const struct tg_shm_link *link,
+                          int side);
 
 /* The running child with this pid, or NULL. */
 struct tg_child *tg_children_find(struct tg_children *kids, pid_t pid);

@@ -191,6 +191,68 @@ static int set_log_level(struct tg_config *cfg, const char *value, char *err, si
 	return 0;
 }
 
+/* Portable user names: letters, digits, '.', '_', '-', not starting with '-'. */
+static int set_user(struct tg_run_as *u, const char *value, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+
+	if (len == 0 || len >= sizeof(u->name) || *value == '-' ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+	            len) {
+		snprintf(err, errlen, "\"%s\" is not a user name", value);
+		return -1;
+	}
+	memcpy(u->name, value, len + 1);
+	return 0;
+}
+
+static int set_tunio_user(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_user(&cfg->run_as[0], value, err, errlen);
+}
+
+static int set_stackd_user(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_user(&cfg->run_as[1], value, err, errlen);
+}
+
+static int set_relayd_user(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_user(&cfg->run_as[2], value, err, errlen);
+}
+
+/* An absolute path, or empty for no chroot; tungate checks the directory at startup. */
+static int set_chroot(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+
+	if (len >= sizeof(cfg->chroot_dir) || (len && value[0] != '/')) {
+		snprintf(err, errlen, "\"%s\" is not an absolute path of up to %zu characters",
+		         value, sizeof(cfg->chroot_dir) - 1);
+		return -1;
+	}
+	memcpy(cfg->chroot_dir, value, len + 1);
+	return 0;
+}
+
+static int set_relayd_nofile(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_range(&cfg->relayd_nofile, value, TG_NOFILE_MIN, TG_NOFILE_MAX, err, errlen);
+}
+
+static int set_seccomp(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "yes") == 0)
+		cfg->seccomp = true;
+	else if (strcmp(value, "no") == 0)
+		cfg->seccomp = false;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of yes, no", value);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct config_key config_keys[] = {
         {"tun", "name", set_tun_name},
         {"tun", "mtu", set_mtu},
@@ -205,6 +267,12 @@ static const struct config_key config_keys[] = {
         {"relay", "udp_timeout", set_udp_timeout},
         {"relay", "dns_timeout", set_dns_timeout},
         {"stats", "file", set_stats_file},
+        {"privsep", "tunio_user", set_tunio_user},
+        {"privsep", "stackd_user", set_stackd_user},
+        {"privsep", "relayd_user", set_relayd_user},
+        {"privsep", "chroot", set_chroot},
+        {"privsep", "relayd_nofile", set_relayd_nofile},
+        {"privsep", "seccomp", set_seccomp},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -230,6 +298,13 @@ void tg_config_defaults(struct tg_config *cfg)
 	cfg->udp_timeout = 60;
 	cfg->dns_timeout = 10;
 	cfg->log_level = TG_LOG_INFO;
+	/* Debian names new system users with a leading '_' (_apt), as OpenBSD does (_relayd). */
+	strcpy(cfg->run_as[0].name, "_tungate-tunio");
+	strcpy(cfg->run_as[1].name, "_tungate-stackd");
+	strcpy(cfg->run_as[2].name, "_tungate-relayd");
+	strcpy(cfg->chroot_dir, "/run/tungate/empty");
+	cfg->relayd_nofile = 65536;
+	cfg->seccomp = true;
 }
 
 int tg_config_set(struct tg_config *cfg, const char *section, const char *key, const char *value,

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "log.h"
 
@@ -19,6 +20,11 @@
 #define TG_MAX_FLOWS_MAX       (1u << 24)
 #define TG_CONNECT_TIMEOUT_MAX 300
 #define TG_TIMEOUT_MAX         (7 * 86400)
+#define TG_USER_MAX            33 /* useradd's limit: 32 characters */
+#define TG_CHROOT_MAX          201
+#define TG_NOFILE_MIN          64
+#define TG_NOFILE_MAX          (1u << 20) /* the kernel's default fs.nr_open */
+#define TG_NRUN_AS             3          /* one user per child */
 
 struct tg_config {
 	char tun_name[IFNAMSIZ];
@@ -36,6 +42,16 @@ struct tg_config {
 	unsigned dns_timeout;            /* the same for flows to port 53: short-lived by nature */
 	char stats_file[PATH_MAX];       /* empty: /run/tungate/[NETNS-]TUN.stats */
 	enum tg_log_level log_level;
+	/* [privsep] (docs/security.md): each child's user, indexed like enum tg_child_id */
+	struct tg_run_as {
+		char name[TG_USER_MAX];
+		uid_t uid; /* looked up at startup by tg_privsep_resolve() */
+		gid_t gid;
+	} run_as[TG_NRUN_AS];
+	char chroot_dir[TG_CHROOT_MAX]; /* the children's root; empty: no chroot */
+	unsigned relayd_nofile;         /* relayd's RLIMIT_NOFILE */
+	bool seccomp;                   /* false: no seccomp filters (debugging only) */
+	char test_forbidden[40];        /* test only, --test-forbidden CHILD:CALL */
 };
 
 void tg_config_defaults(struct tg_config *cfg);

@@ -18,16 +18,19 @@ uint32_t tg_link_a_slot_size(unsigned mtu)
 }
 
 static void link_create(struct tg_shm_link *link, const char *name, uint32_t slot_size,
-                        uint32_t slot_count)
+                        uint32_t slot_count, uint32_t epoch)
 {
 	struct tg_link_params params = {
 	        .name = name,
 	        .slot_size = slot_size,
 	        .slot_count = slot_count,
-	        .epoch = TG_LINK_FIRST_EPOCH,
+	        .epoch = epoch,
 	};
 
 	link->name = name;
+	link->epoch = epoch;
+	link->slot_size = slot_size;
+	link->slot_count = slot_count;
 	link->memfd = tg_link_create(&params);
 	if (link->memfd < 0)
 		fatal("link %s: create (%u slots of %u bytes)", name, slot_count, slot_size);
@@ -42,8 +45,16 @@ static void link_create(struct tg_shm_link *link, const char *name, uint32_t slo
 
 void tg_links_create(struct tg_shm_link *a, struct tg_shm_link *b, unsigned mtu)
 {
-	link_create(a, "A", tg_link_a_slot_size(mtu), TG_LINK_A_SLOTS);
-	link_create(b, "B", TG_LINK_B_SLOT_SIZE, TG_LINK_B_SLOTS);
+	link_create(a, "A", tg_link_a_slot_size(mtu), TG_LINK_A_SLOTS, TG_LINK_FIRST_EPOCH);
+	link_create(b, "B", TG_LINK_B_SLOT_SIZE, TG_LINK_B_SLOTS, TG_LINK_FIRST_EPOCH);
+}
+
+void tg_links_renew(struct tg_shm_link *link)
+{
+	uint32_t epoch = link->epoch + 1;
+
+	tg_links_close(link);
+	link_create(link, link->name, link->slot_size, link->slot_count, epoch);
 }
 
 void tg_links_close(struct tg_shm_link *link)

@@ -23,6 +23,9 @@ struct tg_shm_link {
 	const char *name;
 	int memfd;
 	int bell[2]; /* bell[s]: the eventfd side s sleeps on and the other side rings */
+	uint32_t epoch;
+	uint32_t slot_size;
+	uint32_t slot_count;
 };
 
 uint32_t tg_link_a_slot_size(unsigned mtu);
@@ -30,6 +33,12 @@ uint32_t tg_link_a_slot_size(unsigned mtu);
 /* Creates link A (tunio <-> stackd) and link B (stackd <-> relayd). Fatal on failure. */
 void tg_links_create(struct tg_shm_link *a, struct tg_shm_link *b, unsigned mtu);
 void tg_links_close(struct tg_shm_link *link);
+/*
+ * Replaces a link whose process died: a new segment and bells with the next epoch. The old
+ * segment is dropped whole (the survivor drops its mapping when told), so nothing of the
+ * dead process's half-done ring operations or held slots can reach the new one.
+ */
+void tg_links_renew(struct tg_shm_link *link);
 
 /* "MEMFD,BELL_SELF,BELL_PEER" as the process on `side` is given it on its command line. */
 void tg_links_fdarg(const struct tg_shm_link *link, int side, char *buf, size_t len);

@@ -21,8 +21,10 @@
 
 #include "children.h"
 #include "config.h"
+#include "ctl.h"
 #include "links.h"
 #include "log.h"
+#include "privsep.h"
 #include "spawn.h"
 #include "stats.h"
 #include "tun.h"
@@ -45,6 +47,13 @@ enum {
 	OPT_UDP_TIMEOUT,
 	OPT_DNS_TIMEOUT,
 	OPT_STATS_FILE,
+	OPT_TUNIO_USER,
+	OPT_STACKD_USER,
+	OPT_RELAYD_USER,
+	OPT_CHROOT,
+	OPT_RELAYD_NOFILE,
+	OPT_SECCOMP,
+	OPT_TEST_FORBIDDEN,
 	OPT_JSON,
 	OPT_LIBEXEC_DIR,
 	OPT_VERSION,
@@ -70,6 +79,12 @@ static const struct flag_key {
         {OPT_UDP_TIMEOUT, "--udp-timeout", "relay", "udp_timeout"},
         {OPT_DNS_TIMEOUT, "--dns-timeout", "relay", "dns_timeout"},
         {OPT_STATS_FILE, "--stats-file", "stats", "file"},
+        {OPT_TUNIO_USER, "--tunio-user", "privsep", "tunio_user"},
+        {OPT_STACKD_USER, "--stackd-user", "privsep", "stackd_user"},
+        {OPT_RELAYD_USER, "--relayd-user", "privsep", "relayd_user"},
+        {OPT_CHROOT, "--chroot", "privsep", "chroot"},
+        {OPT_RELAYD_NOFILE, "--relayd-nofile", "privsep", "relayd_nofile"},
+        {OPT_SECCOMP, "--seccomp", "privsep", "seccomp"},
 };
 
 struct override {
@@ -83,6 +98,7 @@ struct cli {
 	bool check;
 	bool stats; /* `tungate stats`: print the running gateway's counters */
 	bool json;
+	const char *test_forbidden; /* hidden, tests only: CHILD:CALL (docs/security.md) */
 	struct override overrides[MAX_OVERRIDES];
 	size_t noverrides;
 };
@@ -99,6 +115,12 @@ struct tungate {
 	struct event *ev_int;
 	struct event *ev_term;
 	struct event *ev_deadline;
+	struct event *ev_restart[TG_NCHILD];
+	struct restart_arg {
+		struct tungate *tg;
+		enum tg_child_id id;
+	} restart_arg[TG_NCHILD];
+	struct tg_child_env env;
 	bool stopping;
 	bool killed; /* SIGKILL was sent: the next deadline gives up */
 	int exit_code;
@@ -110,6 +132,8 @@ static const char synopsis[] =
         "               [--handshake fast|consistent] [--tcp-idle-timeout SEC]\n"
         "               [--tcp-half-close-timeout SEC] [--udp-timeout SEC] [--dns-timeout SEC]\n"
         "               [--stats-file PATH] [--log-level LEVEL] [--libexec-dir DIR]\n"
+        "               [--tunio-user USER] [--stackd-user USER] [--relayd-user USER]\n"
+        "               [--chroot DIR] [--relayd-nofile N] [--seccomp yes|no]\n"
         "       tungate stats [--json] [-c FILE] [--netns NAME] [--tun-name NAME]\n"
         "       tungate --help | --version\n";
 
@@ -122,8 +146,8 @@ __attribute__((noreturn)) static void usage(void)
 __attribute__((noreturn)) static void help(void)
 {
 	printf("%s\n"
-	       "  -c, --config FILE        INI file ([tun] [stack] [relay] [log]); flags win over "
-	       "it\n"
+	       "  -c, --config FILE        INI file ([tun] [stack] [relay] [log] [stats]\n"
+	       "                           [privsep]); flags win over it\n"
 	       "  -n, --check              check the configuration, print \"config OK\" and exit\n"
 	       "      --tun-name NAME      TUN device (tun.name, default tg0)\n"
 	       "      --mtu N              576..65535 (tun.mtu, default 1500)\n"
@@ -140,6 +164,13 @@ __attribute__((noreturn)) static void help(void)
 	       "      --log-level LEVEL    error, warning, info or debug (log.level)\n"
 	       "      --stats-file PATH    counters file (stats.file, default\n"
 	       "                           /run/tungate/[NETNS-]TUN.stats)\n"
+	       "      --tunio-user USER    privsep.tunio_user (default _tungate-tunio); the same\n"
+	       "      --stackd-user USER   for privsep.stackd_user and --relayd-user USER;\n"
+	       "                           \"root\" is for tests only (docs/security.md)\n"
+	       "      --chroot DIR         privsep.chroot: the children's empty root directory\n"
+	       "                           (default /run/tungate/empty; empty value: none)\n"
+	       "      --relayd-nofile N    privsep.relayd_nofile: relayd's fd limit (65536)\n"
+	       "      --seccomp yes|no     privsep.seccomp: system call filters (default yes)\n"
 	       "      --json               with `stats`: print JSON instead of a table\n"
 	       "      --libexec-dir DIR    where tunio, stackd and relayd are (default: next to "
 	       "tungate)\n",
@@ -173,6 +204,13 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 	        {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
 	        {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
 	        {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+	        {"tunio-user", required_argument, NULL, OPT_TUNIO_USER},
+	        {"stackd-user", required_argument, NULL, OPT_STACKD_USER},
+	        {"relayd-user", required_argument, NULL, OPT_RELAYD_USER},
+	        {"chroot", required_argument, NULL, OPT_CHROOT},
+	        {"relayd-nofile", required_argument, NULL, OPT_RELAYD_NOFILE},
+	        {"seccomp", required_argument, NULL, OPT_SECCOMP},
+	        {"test-forbidden", required_argument, NULL, OPT_TEST_FORBIDDEN},
 	        {"json", no_argument, NULL, OPT_JSON},
 	        {"libexec-dir", required_argument, NULL, OPT_LIBEXEC_DIR},
 	        {"help", no_argument, NULL, 'h'},
@@ -202,6 +240,9 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_JSON:
 			cli->json = true;
+			break;
+		case OPT_TEST_FORBIDDEN:
+			cli->test_forbidden = optarg;
 			break;
 		case 'h':
 			help();
@@ -243,6 +284,16 @@ static void config_build(struct tg_config *cfg, const struct cli *cli)
 			exit(2);
 		}
 	}
+	if (cli->test_forbidden &&
+	    tg_privsep_set_test(cfg, cli->test_forbidden, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tungate: --test-forbidden: %s\n", err);
+		exit(2);
+	}
+	/* Users are looked up once, here: a missing one is a configuration error too. */
+	if (!cli->stats && tg_privsep_resolve(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tungate: %s\n", err);
+		exit(2);
+	}
 }
 
 /* Children live next to our own executable unless --libexec-dir says otherwise. */
@@ -258,6 +309,8 @@ static void libexec_default(char *buf, size_t len)
 }
 
 /* ---- supervision ------------------------------------------------------------------------ */
+
+static void schedule_restart(struct tungate *tg, struct tg_child *k);
 
 static void deadline_arm(struct tungate *tg, int sec)
 {
@@ -301,21 +354,109 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	deadline_arm(tg, KILL_GRACE_SEC);
 }
 
+/* Restart policy: see docs/architecture.md, "Crash domains". */
+#define RESTART_DELAY_MS    100  /* after a child that had been running a while */
+#define RESTART_MAX_MS      5000 /* backoff cap for a child that keeps dying soon */
+#define QUICK_DEATH_MS      1500 /* dying sooner than this after start backs off */
+#define FAILED_STARTS_LIMIT 5    /* deaths before READY, in a row: give up, exit 1 */
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/*
+ * The dead child's links get new segments; the survivors are handed theirs at once, so they
+ * drop the old epoch's state (slots, descriptors, flows) now, not when the child is back.
+ */
+static void renew_links(struct tungate *tg, enum tg_child_id dead)
+{
+	struct tg_child *k = tg->kids.child;
+
+	if (dead == TG_CHILD_TUNIO || dead == TG_CHILD_STACKD) {
+		tg_links_renew(&tg->link_a);
+		if (dead == TG_CHILD_TUNIO)
+			tg_children_send_link(&k[TG_CHILD_STACKD], TG_CTL_LINK_A, &tg->link_a, 1);
+		else
+			tg_children_send_link(&k[TG_CHILD_TUNIO], TG_CTL_LINK_A, &tg->link_a, 0);
+	}
+	if (dead == TG_CHILD_RELAYD || dead == TG_CHILD_STACKD) {
+		tg_links_renew(&tg->link_b);
+		if (dead == TG_CHILD_RELAYD)
+			tg_children_send_link(&k[TG_CHILD_STACKD], TG_CTL_LINK_B, &tg->link_b, 0);
+		else
+			tg_children_send_link(&k[TG_CHILD_RELAYD], TG_CTL_LINK_B, &tg->link_b, 1);
+	}
+}
+
+static void on_restart(evutil_socket_t fd, short what, void *arg)
+{
+	struct restart_arg *ra = arg;
+	struct tungate *tg = ra->tg;
+	enum tg_child_id id = ra->id;
+	struct tg_child *k = &tg->kids.child[id];
+
+	if (tg->stopping)
+		return;
+	if (tg_children_start_one(&tg->kids, id, &tg->env) < 0) {
+		k->restarts++;
+		if (++k->failed_starts >= FAILED_STARTS_LIMIT) {
+			log_warnx("%s could not be started %u times: giving up", k->name,
+			          k->failed_starts);
+			stop(tg, 1);
+			return;
+		}
+		schedule_restart(tg, k);
+		return;
+	}
+	log_info("%s restarted, pid %d (restart %u in a row)", k->name, (int)k->pid, k->restarts);
+}
+
+static void schedule_restart(struct tungate *tg, struct tg_child *k)
+{
+	long delay = RESTART_DELAY_MS;
+	struct timeval tv;
+
+	for (unsigned i = 1; i < k->restarts && delay < RESTART_MAX_MS; i++)
+		delay *= 2;
+	if (delay > RESTART_MAX_MS)
+		delay = RESTART_MAX_MS;
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(tg->ev_restart[k - tg->kids.child], &tv);
+}
+
 static void child_gone(struct tungate *tg, struct tg_child *k, int status)
 {
+	enum tg_child_id id = (enum tg_child_id)(k - tg->kids.child);
 	char how[96];
 
 	tg_wait_status_text(status, how, sizeof(how));
 	if (tg->stopping) {
 		log_info("%s (pid %d) %s", k->name, (int)k->pid, how);
-		k->pid = 0;
+		tg_children_reaped(k);
 		return;
 	}
 	log_warnx("%s (pid %d) %s", k->name, (int)k->pid, how);
-	k->pid = 0;
-	/* Restarting a child comes later; for now one death ends the whole gateway. */
-	log_warnx("%s died: stopping the other children", k->name);
-	stop(tg, 1);
+	tg_children_reaped(k);
+	/*
+	 * A child that died before saying READY cannot start (bad binary, bad config, a
+	 * sandbox it cannot live in): retrying forever would only hide that. One that was
+	 * serving crashed: it comes back, at once unless it keeps dying soon after starting.
+	 */
+	k->failed_starts = k->ready ? 0 : k->failed_starts + 1;
+	if (k->failed_starts >= FAILED_STARTS_LIMIT) {
+		log_warnx("%s died %u times before it was ready: giving up", k->name,
+		          k->failed_starts);
+		stop(tg, 1);
+		return;
+	}
+	k->restarts = ms_since(&k->last_start) < QUICK_DEATH_MS ? k->restarts + 1 : 0;
+	renew_links(tg, id);
+	schedule_restart(tg, k);
 }
 
 static void on_sigchld(evutil_socket_t sig, short what, void *arg)
@@ -352,6 +493,12 @@ static void events_setup(struct tungate *tg)
 	tg->ev_int = evsignal_new(tg->base, SIGINT, on_stop_signal, tg);
 	tg->ev_term = evsignal_new(tg->base, SIGTERM, on_stop_signal, tg);
 	tg->ev_deadline = evtimer_new(tg->base, on_deadline, tg);
+	for (int i = 0; i < TG_NCHILD; i++) {
+		tg->restart_arg[i] = (struct restart_arg){tg, (enum tg_child_id)i};
+		tg->ev_restart[i] = evtimer_new(tg->base, on_restart, &tg->restart_arg[i]);
+		if (!tg->ev_restart[i])
+			fatalx("cannot set up the event loop");
+	}
 	if (!tg->ev_chld || !tg->ev_int || !tg->ev_term || !tg->ev_deadline ||
 	    evsignal_add(tg->ev_chld, NULL) < 0 || evsignal_add(tg->ev_int, NULL) < 0 ||
 	    evsignal_add(tg->ev_term, NULL) < 0)
@@ -364,6 +511,8 @@ static void events_free(struct tungate *tg)
 	event_free(tg->ev_int);
 	event_free(tg->ev_term);
 	event_free(tg->ev_deadline);
+	for (int i = 0; i < TG_NCHILD; i++)
+		event_free(tg->ev_restart[i]);
 	event_base_free(tg->base);
 }
 
@@ -415,7 +564,6 @@ int main(int argc, char **argv)
 	static struct tungate tg;
 	struct cli cli = {0};
 	char libexec[PATH_MAX], stats_path[PATH_MAX];
-	struct tg_child_env env;
 	int stats_fd;
 
 	log_init("tungate", TG_LOG_INFO);
@@ -439,16 +587,21 @@ int main(int argc, char **argv)
 	tg.tun_fd = tg_tun_open(&tg.cfg, tg.ifname);
 	tg_links_create(&tg.link_a, &tg.link_b, tg.cfg.mtu);
 	events_setup(&tg);
+	tg.kids.base = tg.base;
 
 	stats_fd = stats_open(&tg.cfg, stats_path, sizeof(stats_path));
-	env = (struct tg_child_env){&tg.cfg, tg.tun_fd, &tg.link_a, &tg.link_b, stats_fd};
-	if (tg_children_start(&tg.kids, &env) < 0)
+	/* Everything that needed privilege exists now: keep only what (re)starting needs. */
+	tg_privsep_enter(&tg.cfg);
+	tg.env = (struct tg_child_env){&tg.cfg, tg.tun_fd, &tg.link_a, &tg.link_b, stats_fd};
+	if (tg_children_start(&tg.kids, &tg.env) < 0)
 		stop(&tg, 1);
 	else
 		log_running(&tg);
 	if (!tg.stopping || tg_children_running(&tg.kids) > 0)
 		event_base_dispatch(tg.base);
 
+	for (int i = 0; i < TG_NCHILD; i++)
+		tg_children_reaped(&tg.kids.child[i]); /* all are gone: frees their events */
 	events_free(&tg);
 	tg_links_close(&tg.link_a);
 	tg_links_close(&tg.link_b);

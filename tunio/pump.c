@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -233,6 +234,17 @@ int pump_init(struct tunio *t, uint32_t slot_count)
 void pump_start(struct tunio *t)
 {
 	event_add(t->ev_read, NULL);
+}
+
+void pump_reset(struct tunio *t)
+{
+	/* The old link's segment is gone: its queued slots are nobody's to release. */
+	memset(t->txq.held, 0, t->txq.cap);
+	t->txq.head = t->txq.len = 0;
+	t->rx_paused = false;
+	event_del(t->ev_read);
+	event_del(t->ev_write);
+	event_del(t->ev_resume);
 }
 
 void pump_free(struct tunio *t)

@@ -17,7 +17,9 @@
 
 #include "fdarg.h"
 #include "link_event.h"
+#include "ctl_event.h"
 #include "log.h"
+#include "sandbox.h"
 #include "stats.h"
 #include "proto.h"
 #include "tunio.h"
@@ -27,13 +29,16 @@ struct options {
 	struct tg_link_fds link_a;
 	bool tap;
 	int stats_fd;
+	int ctl_fd;
+	struct tg_sandbox sandbox;
 	enum tg_log_level level;
 };
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: tunio --tun-fd FD --link-a MEMFD,BELL_SELF,BELL_PEER [--tap]\n"
-	                "             [--stats-fd FD] [--log-level error|warning|info|debug]\n");
+	                "             [--stats-fd FD] [--ctl-fd FD] [--log-level "
+	                "error|warning|info|debug]\n");
 	exit(2);
 }
 
@@ -60,6 +65,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"tap", no_argument, NULL, 'T'},
 	        {"log-level", required_argument, NULL, 'l'},
 	        {"stats-fd", required_argument, NULL, 's'},
+	        {"ctl-fd", required_argument, NULL, 'C'},
+	        {"sandbox", required_argument, NULL, 'S'},
+	        {"test-forbidden", required_argument, NULL, 'X'},
 	        {NULL, 0, NULL, 0},
 	};
 	bool have_tun = false, have_a = false;
@@ -68,6 +76,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 	o->level = TG_LOG_INFO;
 	o->stats_fd = -1;
+	o->ctl_fd = -1;
+	tg_sandbox_init(&o->sandbox);
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 't':
@@ -92,6 +102,19 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (tg_parse_uint(optarg, 0, 1u << 30, &fd) < 0)
 				bad_arg("--stats-fd", optarg);
 			o->stats_fd = (int)fd;
+			break;
+		case 'C':
+			if (tg_parse_uint(optarg, 0, 1u << 30, &fd) < 0)
+				bad_arg("--ctl-fd", optarg);
+			o->ctl_fd = (int)fd;
+			break;
+		case 'S':
+			if (tg_sandbox_parse(&o->sandbox, optarg) < 0)
+				bad_arg("--sandbox", optarg);
+			break;
+		case 'X': /* tests only: docs/security.md */
+			if (tg_sandbox_set_test(&o->sandbox, optarg) < 0)
+				bad_arg("--test-forbidden", optarg);
 			break;
 		default:
 			usage();
@@ -196,24 +219,49 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
 	publish_stats(arg);
 }
 
-static void link_setup(struct tunio *t, const struct tg_link_fds *fds)
+static void link_attach_and_greet(struct tunio *t)
 {
-	uint32_t slot_count;
-
-	t->link = tg_link_attach(fds->memfd, 0, fds->bell_self, fds->bell_peer);
+	t->link = tg_link_attach(t->fds->memfd, 0, t->fds->bell_self, t->fds->bell_peer);
 	if (!t->link)
 		fatalx("cannot attach to link A");
 	t->slot_size = tg_link_slot_size(t->link);
-	/* Right after attach every slot of ours is free; both pools have the same count. */
-	slot_count = tg_link_free_slots(t->link);
-	if (pump_init(t, slot_count) < 0)
-		fatalx("out of memory");
 	if (tg_hello_send(t->link, TG_ROLE_TUNIO, 0) < 0)
 		fatalx("link A: cannot queue HELLO");
 	tg_link_flush(t->link);
 	t->lev = tg_link_event_new(t->base, t->link, on_link, t);
 	if (!t->lev)
 		fatalx("link A: cannot set up its events");
+}
+
+static void link_setup(struct tunio *t, struct tg_link_fds *fds)
+{
+	t->fds = fds;
+	link_attach_and_greet(t);
+	/* Renewed links keep the geometry, so the queue sized now fits every later one. */
+	if (pump_init(t, tg_link_slot_count(t->link)) < 0)
+		fatalx("out of memory");
+}
+
+/* stackd was restarted: a new link A, a new HELLO; nothing of the old one is kept. */
+static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
+{
+	struct tunio *t = arg;
+
+	if (!msg) {
+		log_info("tungate is gone: exiting");
+		event_base_loopbreak(t->base);
+		return;
+	}
+	if (tg_ctl_take_link(msg, fds, nfds, TG_CTL_LINK_A, t->fds) < 0) {
+		log_warnx("control: unexpected message type %u for link %u", msg->type, msg->link);
+		return;
+	}
+	log_info("link A renewed (epoch %u): stackd restarted", msg->epoch);
+	tg_link_event_free(t->lev);
+	pump_reset(t);
+	tg_link_detach(t->link);
+	t->hello_done = false;
+	link_attach_and_greet(t);
 }
 
 int main(int argc, char **argv)
@@ -242,6 +290,8 @@ int main(int argc, char **argv)
 	    evsignal_add(ev_term, NULL) < 0)
 		fatalx("cannot set up signal events");
 	link_setup(&t, &o.link_a);
+	if (o.ctl_fd >= 0 && !(t.ctl = tg_ctl_event_new(t.base, o.ctl_fd, on_ctl, &t)))
+		fatalx("cannot watch the control socket");
 	if (o.stats_fd >= 0 && !(t.stats = tg_stats_attach(o.stats_fd, TG_STATS_TUNIO)))
 		log_warnx("stats fd %d is not a stats file: counters are not published",
 		          o.stats_fd);
@@ -252,13 +302,16 @@ int main(int argc, char **argv)
 		fatalx("cannot set up the stats timer");
 	log_debug("attached to link A (slot size %u)%s, waiting for stackd's HELLO", t.slot_size,
 	          o.tap ? ", TAP mode" : "");
+	tg_sandbox_tunio(&o.sandbox);
 
+	tg_ctl_send_ready(o.ctl_fd);
 	event_base_dispatch(t.base);
 
 	log_counters(&t);
 	publish_stats(&t);
 	event_free(ev_stats);
 	tg_link_event_free(t.lev);
+	tg_ctl_event_free(t.ctl);
 	pump_free(&t);
 	tg_link_detach(t.link);
 	event_free(ev_int);

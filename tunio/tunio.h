@@ -15,6 +15,8 @@ struct event_base;
 struct tg_link_event;
 
 struct tg_stats_region;
+struct tg_link_fds;
+struct tg_ctl_event;
 
 struct tunio_counters {
 	/* TUN -> link */
@@ -47,6 +49,8 @@ struct tunio {
 	struct event_base *base;
 	struct tg_link_end *link;
 	struct tg_link_event *lev;
+	struct tg_link_fds *fds; /* link A's fds: replaced when the link is renewed */
+	struct tg_ctl_event *ctl;
 	int tun_fd;
 	uint32_t slot_size;
 	bool hello_done;
@@ -64,7 +68,8 @@ struct tunio {
 /* pump.c: the two packet paths. */
 int pump_init(struct tunio *t, uint32_t slot_count);
 void pump_free(struct tunio *t);
-void pump_start(struct tunio *t);                              /* after stackd's HELLO */
+void pump_reset(struct tunio *t); /* link A was renewed: forget the old one's packets */
+void pump_start(struct tunio *t); /* after stackd's HELLO */
 void pump_from_link(struct tunio *t, const struct tg_desc *d); /* one received descriptor */
 void pump_after_drain(struct tunio *t);                        /* write queued packets, resume rx */
 

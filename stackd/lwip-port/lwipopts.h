@@ -38,7 +38,7 @@
 #define LWIP_TCP  1
 #define LWIP_UDP  1
 #define LWIP_ICMP 1
-#define LWIP_RAW  0
+#define LWIP_RAW  1 /* echo requests are taken after reassembly by raw pcbs: stackd/icmp.c */
 /* Ethernet and ARP cost nothing in TUN mode and TAP mode needs them. */
 #define LWIP_ETHERNET 1
 #define LWIP_ARP      1

@@ -199,10 +199,19 @@ def serve(args):
     global VERBOSE
     VERBOSE = args.verbose
     handler = functools.partial(Handler, serve_dir=args.dir)
-    httpd = HTTPServer((args.bind, args.port), handler)
+    http_cls, raw_cls = HTTPServer, RawServer
+    if ":" in args.bind:  # an IPv6 address: same servers, AF_INET6 sockets
+
+        class http_cls(HTTPServer):
+            address_family = socket.AF_INET6
+
+        class raw_cls(RawServer):
+            address_family = socket.AF_INET6
+
+    httpd = http_cls((args.bind, args.port), handler)
     threads = [threading.Thread(target=httpd.serve_forever, daemon=True)]
     if args.tcp_port:
-        raw = RawServer((args.bind, args.tcp_port), RawHandler)
+        raw = raw_cls((args.bind, args.tcp_port), RawHandler)
         threads.append(threading.Thread(target=raw.serve_forever, daemon=True))
     for t in threads:
         t.start()
@@ -218,7 +227,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve")
-    s.add_argument("--bind", default="127.0.0.1")
+    s.add_argument("--bind", default="127.0.0.1", help="IPv4 or IPv6 address")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--tcp-port", type=int, default=0)
     s.add_argument("--dir", default=None)

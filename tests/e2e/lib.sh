@@ -27,6 +27,29 @@
 #   ... checks: tg_pass / tg_fail_check / fail ...
 #   (cleanup runs from the EXIT trap, whatever happens)
 #
+# IPv6 (opt-in, tg_setup_ipv6; documentation prefix 2001:db8::/32 only, nothing routed outside):
+#   client: TUN 2001:db8::1/64 (nodad), route 2001:db8:1::/64 dev TUN
+#   gateway: veth-srv 2001:db8:1::1/64, server: veth-gw 2001:db8:1::2/64 (nodad on both)
+#   kernel path: client veth 2001:db8::1/64, gateway veth-cli 2001:db8::fe/64, IPv6 forwarding
+#   in the gateway, server route 2001:db8::/64 via 2001:db8:1::1.
+# tg_setup_ipv6 may be called before or after tg_start_gateway: once called, every (re)start of
+# the gateway configures the new TUN too. Servers should then listen on both families.
+# Unused addresses (no host has them, for "unreachable" checks): TG_UNUSED_ADDR 198.18.1.99 and
+# TG_UNUSED6_ADDR 2001:db8:1::99, inside the server subnet.
+#
+# ICMP: tg_topology sets net.ipv4.ping_group_range="0 2147483647" in the gateway namespace.
+# relayd relays ICMP echo through unprivileged ICMP sockets (socket(AF_INET[6], SOCK_DGRAM,
+# IPPROTO_ICMP[V6])), which the kernel allows only to processes whose group is inside that range
+# (default "1 0": nobody, not even root). The sysctl is per network namespace and covers ICMPv6
+# sockets too; it changes nothing outside the test's own gateway namespace.
+#
+# Flow-semantics helpers (tests/e2e/flowpeer.py): tg_start_flowpeer runs its TCP command server,
+# banner server and UDP echo server in the server namespace on every server address;
+# tg_flowpeer runs one of its clients in the client namespace. tg_gw_child NAME, tg_fd_count,
+# tg_rss_kib inspect tungate's children; tg_tungate_accepts ARGS says whether this build of
+# tungate accepts a flag; tg_start_bg runs any long-lived helper (dnsmasq, iperf3 -s) with its
+# pid tracked for cleanup.
+#
 # Environment: TG_BIN_DIR (where tungate and its children are; default REPO/build/bin),
 # TG_E2E_KERNEL_PATH=1, TG_TUNGATE_ARGS (extra tungate args), TG_E2E_DEADLINE (seconds before
 # the watchdog stops the test; default 540, under ctest's TIMEOUT of 600), TG_E2E_KEEP_TMP=1.
@@ -43,6 +66,23 @@ TG_GW_ADDR=198.18.1.1
 TG_SERVER_ADDR=198.18.1.2
 TG_SERVER_NET=198.18.1.0/24
 TG_CLIENT_NET=198.18.0.0/24
+# shellcheck disable=SC2034 # used by the tests that source this file
+TG_UNUSED_ADDR=198.18.1.99
+# shellcheck disable=SC2034
+TG_CLIENT6_ADDR=2001:db8::1
+TG_CLIENT6_PREFIX=2001:db8::1/64
+TG_KGW6_ADDR=2001:db8::fe # gateway side of the client veth, kernel path only
+TG_GW6_ADDR=2001:db8:1::1
+TG_SERVER6_ADDR=2001:db8:1::2
+TG_SERVER6_NET=2001:db8:1::/64
+TG_CLIENT6_NET=2001:db8::/64
+# shellcheck disable=SC2034
+TG_UNUSED6_ADDR=2001:db8:1::99
+TG_IPV6=0
+TG_FLOWPEER="$TG_E2E_DIR/flowpeer.py"
+TG_FP_TCP_PORT=${TG_FP_TCP_PORT:-9100}
+TG_FP_BANNER_PORT=${TG_FP_BANNER_PORT:-9101}
+TG_FP_UDP_PORT=${TG_FP_UDP_PORT:-9102}
 TG_HTTP_PORT=${TG_HTTP_PORT:-8080}
 TG_TCP_PORT=${TG_TCP_PORT:-9000}
 
@@ -261,6 +301,9 @@ tg_topology() {
 	if ip -n "$TG_NS_GW" route show default | grep -q .; then
 		fail "gateway namespace has a default route"
 	fi
+	# Unprivileged ICMP sockets for relayd's echo relaying (see the header); per namespace.
+	ip netns exec "$TG_NS_GW" sysctl -qw net.ipv4.ping_group_range="0 2147483647" ||
+		fail "net.ipv4.ping_group_range in $TG_NS_GW"
 }
 
 tg_listening() { # NS ADDR PORT
@@ -313,6 +356,7 @@ tg_start_gateway() {
 		ip -n "$TG_NS_SERVER" route add "$TG_CLIENT_NET" via "$TG_GW_ADDR"
 		TG_TUN=veth-gw
 		echo "(kernel path: no tungate log)" >"$TG_LOG"
+		[[ $TG_IPV6 == 1 ]] && tg_tun_ipv6
 		return 0
 	fi
 	local bin=${TG_BIN_DIR:-$TG_REPO_DIR/build/bin}
@@ -339,6 +383,7 @@ tg_start_gateway() {
 	TG_TUN=$(tg_find_tun)
 	ip -n "$TG_NS_CLIENT" route add "$TG_SERVER_NET" dev "$TG_TUN" ||
 		fail "route $TG_SERVER_NET dev $TG_TUN in $TG_NS_CLIENT"
+	[[ $TG_IPV6 == 1 ]] && tg_tun_ipv6
 	tg_say "TUN $TG_TUN is up in $TG_NS_CLIENT: $(ip -n "$TG_NS_CLIENT" -br link show dev "$TG_TUN" | tr -s ' ')"
 }
 
@@ -391,3 +436,193 @@ tg_check_clean_stop() {
 tg_rate() { awk -v b="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.000001; printf "%.1f MB/s", b / s / 1e6 }'; }
 tg_now() { date +%s.%N; }
 tg_elapsed() { awk -v a="$1" -v b="$(tg_now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# ---- IPv6, helper processes, inspecting tungate's children (flow-semantics tests) ----------
+
+tg_skip() { echo "SKIP: $*"; }
+
+# No tentative (DAD in progress) IPv6 address left in namespace $1 (at most 5 s).
+tg_wait_no_tentative() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	tg_wait_for 5 "IPv6 DAD finished in $1" bash -c '! ip -n "$1" -6 addr show tentative | grep -q .' _ "$1"
+}
+
+# IPv6 on the TUN (or, kernel path, the client veth) of the running gateway; called by
+# tg_start_gateway when tg_setup_ipv6 was called, and by tg_setup_ipv6 when the gateway runs.
+tg_tun_ipv6() {
+	[[ -n $TG_TUN ]] || fail "tg_tun_ipv6: no gateway started"
+	if [[ $TG_KERNEL_PATH == 1 ]]; then
+		ip -n "$TG_NS_GW" -6 addr add "$TG_KGW6_ADDR/64" dev veth-cli nodad ||
+			fail "IPv6 address on veth-cli in $TG_NS_GW"
+		ip netns exec "$TG_NS_GW" sysctl -qw net.ipv6.conf.all.forwarding=1
+		ip -n "$TG_NS_CLIENT" -6 addr add "$TG_CLIENT6_PREFIX" dev "$TG_TUN" nodad ||
+			fail "IPv6 address on $TG_TUN in $TG_NS_CLIENT"
+		ip -n "$TG_NS_CLIENT" -6 route add "$TG_SERVER6_NET" via "$TG_KGW6_ADDR" ||
+			fail "IPv6 route in $TG_NS_CLIENT"
+		ip -n "$TG_NS_SERVER" -6 route replace "$TG_CLIENT6_NET" via "$TG_GW6_ADDR" ||
+			fail "IPv6 route back in $TG_NS_SERVER"
+		if ! tg_wait_no_tentative "$TG_NS_GW" || ! tg_wait_no_tentative "$TG_NS_CLIENT"; then
+			fail "IPv6 addresses still tentative"
+		fi
+		return 0
+	fi
+	ip -n "$TG_NS_CLIENT" -6 addr add "$TG_CLIENT6_PREFIX" dev "$TG_TUN" nodad ||
+		fail "IPv6 address $TG_CLIENT6_PREFIX on $TG_TUN in $TG_NS_CLIENT"
+	ip -n "$TG_NS_CLIENT" -6 route add "$TG_SERVER6_NET" dev "$TG_TUN" ||
+		fail "IPv6 route $TG_SERVER6_NET dev $TG_TUN in $TG_NS_CLIENT"
+}
+
+# Opt in to IPv6 (see the header). After tg_topology; before or after tg_start_gateway.
+tg_setup_ipv6() {
+	TG_IPV6=1
+	ip -n "$TG_NS_GW" -6 addr add "$TG_GW6_ADDR/64" dev veth-srv nodad ||
+		fail "IPv6 address $TG_GW6_ADDR on veth-srv in $TG_NS_GW"
+	ip -n "$TG_NS_SERVER" -6 addr add "$TG_SERVER6_ADDR/64" dev veth-gw nodad ||
+		fail "IPv6 address $TG_SERVER6_ADDR on veth-gw in $TG_NS_SERVER"
+	# Link-local addresses (made when the veths came up) must finish DAD before NDP is reliable.
+	if ! tg_wait_no_tentative "$TG_NS_GW" || ! tg_wait_no_tentative "$TG_NS_SERVER"; then
+		fail "IPv6 addresses still tentative after 5s"
+	fi
+	if [[ -n $TG_TUN ]]; then
+		tg_tun_ipv6
+	fi
+	if ip -n "$TG_NS_GW" -6 route show default | grep -q .; then
+		fail "gateway namespace has an IPv6 default route"
+	fi
+}
+
+# Route NET from the client namespace through the gateway (TUN, or the kernel path's veth).
+tg_client_route() {
+	local net=$1
+	if [[ $TG_KERNEL_PATH == 1 ]]; then
+		ip -n "$TG_NS_CLIENT" route add "$net" via "$TG_KGW_ADDR" || fail "route $net in $TG_NS_CLIENT"
+	else
+		ip -n "$TG_NS_CLIENT" route add "$net" dev "$TG_TUN" || fail "route $net dev $TG_TUN in $TG_NS_CLIENT"
+	fi
+}
+
+# tg_start_bg NAME NS CMD...: a long-lived helper in namespace NS, output in $TG_TMP/NAME.log,
+# pid in TG_BG_PID and in TG_PIDS (stopped by the cleanup trap).
+tg_start_bg() {
+	local name=$1 ns=$2
+	shift 2
+	ip netns exec "$ns" "$@" </dev/null >"$TG_TMP/$name.log" 2>&1 &
+	TG_BG_PID=$!
+	TG_PIDS+=("$TG_BG_PID")
+}
+
+# httpd.py (as tg_start_httpd) on another address, e.g. the server's IPv6 address.
+tg_start_httpd_at() {
+	local addr=$1 name=$2
+	shift 2
+	mkdir -p "$TG_TMP/www"
+	tg_start_bg "$name" "$TG_NS_SERVER" "$TG_PYTHON" "$TG_HTTPD" serve --bind "$addr" \
+		--port "$TG_HTTP_PORT" --tcp-port "$TG_TCP_PORT" --dir "$TG_TMP/www" \
+		--ready-file "$TG_TMP/$name.ready" "$@"
+	tg_wait_for 15 "$name ready" test -e "$TG_TMP/$name.ready" ||
+		{ cat "$TG_TMP/$name.log" >&2; fail "$name did not start"; }
+}
+
+# flowpeer.py's servers in the server namespace on the server's address(es): TCP command server
+# (TG_FP_TCP_PORT), banner server (TG_FP_BANNER_PORT), UDP echo (TG_FP_UDP_PORT). Results of
+# server-side observations land in $TG_TMP/results (TG_FP_RESULTS).
+tg_start_flowpeer() {
+	TG_FP_RESULTS=$TG_TMP/results
+	mkdir -p "$TG_FP_RESULTS"
+	local -a binds=(--bind "$TG_SERVER_ADDR")
+	[[ $TG_IPV6 == 1 ]] && binds+=(--bind "$TG_SERVER6_ADDR")
+	tg_start_bg flowpeer "$TG_NS_SERVER" "$TG_PYTHON" "$TG_FLOWPEER" serve "${binds[@]}" \
+		--tcp-port "$TG_FP_TCP_PORT" --banner-port "$TG_FP_BANNER_PORT" --udp-port "$TG_FP_UDP_PORT" \
+		--results "$TG_FP_RESULTS" --ready-file "$TG_TMP/flowpeer.ready" "$@"
+	tg_wait_for 15 "flowpeer.py ready" test -e "$TG_TMP/flowpeer.ready" ||
+		{ cat "$TG_TMP/flowpeer.log" >&2; fail "flowpeer.py did not start"; }
+}
+
+# Run a flowpeer.py client in the client namespace (bounded by TG_FP_CLIENT_TIMEOUT, 120 s).
+tg_flowpeer() {
+	tg_client timeout "${TG_FP_CLIENT_TIMEOUT:-120}" "$TG_PYTHON" "$TG_FLOWPEER" "$@"
+}
+
+tg_bin_dir() { echo "${TG_BIN_DIR:-$TG_REPO_DIR/build/bin}"; }
+
+# Does this build of tungate accept these extra arguments? (tungate -n checks the flags and the
+# configuration without starting anything.)
+tg_tungate_accepts() {
+	[[ $TG_KERNEL_PATH == 1 ]] && return 0
+	"$(tg_bin_dir)/tungate" -n --tun-address "$TG_CLIENT_PREFIX" "$@" >/dev/null 2>&1
+}
+
+# PID of tungate's child process NAME (tunio, stackd, relayd); empty when there is none.
+tg_gw_child() {
+	[[ -n $TG_GW_PID ]] || return 1
+	pgrep -P "$TG_GW_PID" -x "$1" | head -n 1
+}
+
+# Open fds of process PID (-1 if it is gone).
+tg_fd_count() {
+	local n
+	n=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+	[[ -d /proc/$1/fd ]] || n=-1
+	echo "$n"
+}
+
+# Summed VmRSS in KiB of PIDs (-1 if one is gone).
+tg_rss_kib() {
+	local p sum=0 v
+	for p in "$@"; do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+		[[ -n $v ]] || { echo -1; return; }
+		sum=$((sum + v))
+	done
+	echo "$sum"
+}
+
+# Seconds as a float comparison: tg_fcmp A OP B (OP: < <= > >=), for timing checks.
+tg_fcmp() { awk -v a="$1" -v b="$3" -v op="$2" 'BEGIN {
+	r = (op == "<") ? a < b : (op == "<=") ? a <= b : (op == ">") ? a > b : a >= b; exit !r }'; }
+
+# Counters (`tungate stats`). tg_stats_setup sets TG_STATS_ARGS to "--stats-file
+# $TG_TMP/tungate.stats" when this tungate publishes counters (else empty; pass it to
+# tg_start_gateway); tg_stat PROC NAME prints one counter ('' and status 1 when unavailable).
+TG_STATS_FILE=
+TG_STATS_ARGS=()
+tg_stats_setup() {
+	TG_STATS_ARGS=()
+	TG_STATS_FILE=
+	[[ $TG_KERNEL_PATH == 1 ]] && return 1
+	tg_tungate_accepts --stats-file "$TG_TMP/tungate.stats" || return 1
+	TG_STATS_FILE=$TG_TMP/tungate.stats
+	# shellcheck disable=SC2034 # passed to tg_start_gateway by the tests
+	TG_STATS_ARGS=(--stats-file "$TG_STATS_FILE")
+}
+tg_stat() {
+	[[ -n $TG_STATS_FILE ]] || return 1
+	local v i
+	# Right after a start a process may not have published yet: wait up to 3 s for it.
+	for ((i = 0; i < 30; i++)); do
+		v=$("$(tg_bin_dir)/tungate" stats --json --stats-file "$TG_STATS_FILE" 2>/dev/null |
+			"$TG_PYTHON" -c 'import json, sys
+try:
+    print(json.load(sys.stdin)[sys.argv[1]][sys.argv[2]])
+except (ValueError, KeyError, TypeError):
+    pass' "$1" "$2")
+		[[ -n $v ]] && break
+		sleep 0.1
+	done
+	[[ -n $v ]] || return 1
+	echo "$v"
+}
+
+# No child of tungate crashed, was killed or restarted so far, and no sanitizer complained
+# (tungate's log). Call before tg_check_clean_stop.
+tg_check_children_stable() {
+	[[ $TG_KERNEL_PATH == 1 ]] && return 0
+	local bad
+	bad=$(grep -E '^tungate\[[0-9]+\]: .*(killed by signal|restarted, pid|exited with status [1-9]|giving up)|ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$TG_LOG" | head -n 5)
+	if [[ -z $bad ]]; then
+		tg_pass "no child of tungate crashed or restarted during the test"
+	else
+		tg_fail_check "a child of tungate crashed or restarted during the test:"
+		printf '%s\n' "$bad" | sed 's/^/    /'
+	fi
+}

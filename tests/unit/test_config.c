@@ -295,6 +295,45 @@ static void test_missing_file(void **state)
 	assert_non_null(strstr(f->err, "No such file"));
 }
 
+static void test_privsep(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_string_equal(f->cfg.run_as[0].name, "_tungate-tunio");
+	assert_string_equal(f->cfg.run_as[1].name, "_tungate-stackd");
+	assert_string_equal(f->cfg.run_as[2].name, "_tungate-relayd");
+	assert_string_equal(f->cfg.chroot_dir, "/run/tungate/empty");
+	assert_int_equal(f->cfg.relayd_nofile, 65536);
+	assert_true(f->cfg.seccomp);
+	assert_int_equal(load(f, "[privsep]\n"
+	                         "tunio_user = root\n"
+	                         "stackd_user = nobody\n"
+	                         "relayd_user = _relay.d-1\n"
+	                         "chroot =\n"
+	                         "relayd_nofile = 1024\n"
+	                         "seccomp = no\n"),
+	                 0);
+	assert_string_equal(f->cfg.run_as[0].name, "root");
+	assert_string_equal(f->cfg.run_as[1].name, "nobody");
+	assert_string_equal(f->cfg.run_as[2].name, "_relay.d-1");
+	assert_string_equal(f->cfg.chroot_dir, "");
+	assert_int_equal(f->cfg.relayd_nofile, 1024);
+	assert_false(f->cfg.seccomp);
+	assert_int_equal(load(f, "[privsep]\nstackd_user = a b\n"), -1);
+	assert_error_at(f, 2, "stackd_user", "not a user name");
+	assert_int_equal(load(f, "[privsep]\ntunio_user = -x\n"), -1);
+	assert_error_at(f, 2, "tunio_user", "not a user name");
+	assert_int_equal(load(f, "[privsep]\nrelayd_user = abcdefghijklmnopqrstuvwxyz0123456\n"),
+	                 -1);
+	assert_error_at(f, 2, "relayd_user", NULL);
+	assert_int_equal(load(f, "[privsep]\nchroot = run/empty\n"), -1);
+	assert_error_at(f, 2, "chroot", "absolute");
+	assert_int_equal(load(f, "[privsep]\nrelayd_nofile = 10\n"), -1);
+	assert_error_at(f, 2, "relayd_nofile", "out of range");
+	assert_int_equal(load(f, "[privsep]\nseccomp = maybe\n"), -1);
+	assert_error_at(f, 2, "seccomp", "yes, no");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +352,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_key_outside_section, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_privsep, setup, teardown),
 	};
 
 	log_init("test_config", TG_LOG_WARN);

@@ -2,9 +2,11 @@
  * Flow API (shm/flowapi.c) against a stackd played by the test: one link in-process, the
  * test drives side 0 with the raw link API, the API runs side 1 on an event_base. Checks the
  * HELLO exchange, exact delivery of opens and data both ways, the credit rule both ways,
- * that malformed messages are counted and survived, and that every slot and flow is gone at
- * the end of each test.
+ * UDP flows (datagrams both ways, UDP_ERROR, CLOSED either way, limits) and ICMP echo with
+ * exact encodings, that malformed messages are counted and survived, and that every slot and
+ * flow is gone at the end of each test.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,11 +27,13 @@
 #include "log.h"
 #include "proto.h"
 
-#define SLOT_SIZE  16384u
-#define SLOTS      32u
-#define BIG        (1024u * 1024u)
-#define MAX_LOG    8192u
-#define DEADLINE_S 5
+#define SLOT_SIZE     16384u
+#define BIG_SLOT_SIZE 65600u /* link B's real slot: a whole datagram and its header */
+#define SLOTS         32u
+#define BIG           (1024u * 1024u)
+#define MAX_LOG       40000u
+#define DEADLINE_S    5
+#define MAX_MSG       (BIG_SLOT_SIZE)
 
 struct fx {
 	int memfd;
@@ -50,9 +54,18 @@ struct fx {
 	unsigned shut_wrs, resets, writables, udps, peer_resets;
 	uint32_t reset_flow;
 	void *reset_udata;
+	uint32_t udp_flow;
+	void *udp_udata; /* tg_flow_udata() inside on_udp, before the callback sets it */
 	struct tg_addr udp_src, udp_dst;
-	uint8_t udp_data[64];
+	uint8_t udp_data[MAX_MSG];
 	size_t udp_len;
+	unsigned udp_closeds;
+	uint32_t udp_closed_flow;
+	void *udp_closed_udata;
+	unsigned icmps;
+	struct tg_addr icmp_src, icmp_dst;
+	uint8_t icmp_data[MAX_MSG];
+	size_t icmp_len;
 
 	/* seen by the test's stackd */
 	bool hello_ok;
@@ -63,6 +76,8 @@ struct fx {
 	uint8_t *down; /* DATA bytes, in order */
 	size_t down_len;
 	unsigned data_msgs;
+	uint8_t last_payload[MAX_MSG]; /* payload of the last non-DATA message with a slot */
+	uint32_t last_payload_len;
 	bool hold_slots; /* keep the API's slots instead of handing them back */
 	uint32_t held[SLOTS];
 	unsigned nheld;
@@ -121,10 +136,40 @@ static void cb_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *
 	struct fx *fx = arg;
 
 	fx->udps++;
+	fx->udp_flow = flow;
+	fx->udp_udata = tg_flow_udata(api, flow);
 	fx->udp_src = *src;
 	fx->udp_dst = *dst;
 	fx->udp_len = len;
-	memcpy(fx->udp_data, data, len < sizeof(fx->udp_data) ? len : sizeof(fx->udp_data));
+	assert_true(len <= sizeof(fx->udp_data));
+	memcpy(fx->udp_data, data, len);
+	/* Like a NAT: the first datagram makes the entry. */
+	if (!fx->udp_udata)
+		tg_flow_set_udata(api, flow, fx);
+}
+
+static void cb_udp_closed(struct tg_flowapi *api, uint32_t flow, void *arg)
+{
+	struct fx *fx = arg;
+
+	fx->udp_closeds++;
+	fx->udp_closed_flow = flow;
+	fx->udp_closed_udata = tg_flow_udata(api, flow);
+	/* Calls on a flow that is going away must be harmless. */
+	tg_flow_udp_close(api, flow);
+}
+
+static void cb_icmp(struct tg_flowapi *api, const struct tg_addr *src, const struct tg_addr *dst,
+                    const void *data, size_t len, void *arg)
+{
+	struct fx *fx = arg;
+
+	fx->icmps++;
+	fx->icmp_src = *src;
+	fx->icmp_dst = *dst;
+	fx->icmp_len = len;
+	assert_true(len <= sizeof(fx->icmp_data));
+	memcpy(fx->icmp_data, data, len);
 }
 
 static void cb_peer_reset(struct tg_flowapi *api, void *arg)
@@ -139,6 +184,8 @@ static const struct tg_flowapi_cbs cbs = {
         .on_reset = cb_reset,
         .on_writable = cb_writable,
         .on_udp = cb_udp,
+        .on_udp_closed = cb_udp_closed,
+        .on_icmp_echo = cb_icmp,
         .on_peer_reset = cb_peer_reset,
 };
 
@@ -166,6 +213,12 @@ static void s0_collect(struct fx *fx)
 			} else {
 				assert_true(fx->nlog < MAX_LOG);
 				fx->log[fx->nlog++] = d[i];
+				if (d[i].slot != TG_NO_SLOT) {
+					assert_true(d[i].len <= sizeof(fx->last_payload));
+					memcpy(fx->last_payload,
+					       tg_link_peer_slot(fx->s0, d[i].slot), d[i].len);
+					fx->last_payload_len = d[i].len;
+				}
 			}
 			if (d[i].slot == TG_NO_SLOT)
 				continue;
@@ -313,10 +366,10 @@ static void fill(uint8_t *p, size_t len, uint32_t seed)
 
 /* --- fixture ---------------------------------------------------------------------- */
 
-static int setup(void **state)
+static int setup_slots(void **state, uint32_t slot_size)
 {
 	struct tg_link_params params = {
-	        .name = "flowapi", .slot_size = SLOT_SIZE, .slot_count = SLOTS, .epoch = 3};
+	        .name = "flowapi", .slot_size = slot_size, .slot_count = SLOTS, .epoch = 3};
 	struct fx *fx = calloc(1, sizeof(*fx));
 
 	assert_non_null(fx);
@@ -341,6 +394,17 @@ static int setup(void **state)
 	assert_non_null(fx->api);
 	*state = fx;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_slots(state, SLOT_SIZE);
+}
+
+/* Slots as big as link B's, for the largest datagrams. */
+static int setup_big(void **state)
+{
+	return setup_slots(state, BIG_SLOT_SIZE);
 }
 
 static int teardown(void **state)
@@ -731,29 +795,399 @@ static void test_resets_and_id_reuse(void **state)
 	assert_clean(fx);
 }
 
+/* --- UDP and ICMP ------------------------------------------------------------------ */
+
+/* A message with a tg_msg_udp header, as stackd sends it. */
+static void s0_addressed(struct fx *fx, uint16_t type, uint32_t flow, uint32_t arg,
+                         const struct tg_addr *src, const struct tg_addr *dst, const void *data,
+                         size_t len)
+{
+	static uint8_t msg[MAX_MSG];
+	struct tg_msg_udp h = {.src = *src, .dst = *dst};
+
+	assert_true(sizeof(h) + len <= sizeof(msg));
+	memcpy(msg, &h, sizeof(h));
+	if (len > 0)
+		memcpy(msg + sizeof(h), data, len);
+	s0_send(fx, type, flow, arg, msg, (uint32_t)(sizeof(h) + len));
+}
+
+/* The last message of `type` stackd got: flow, arg, header and payload exactly as expected. */
+static void assert_addressed(struct fx *fx, uint16_t type, uint32_t flow, uint32_t arg,
+                             const struct tg_addr *src, const struct tg_addr *dst, const void *data,
+                             size_t len)
+{
+	const struct tg_desc *m = last_msg(fx, type);
+	struct tg_msg_udp h;
+
+	assert_non_null(m);
+	assert_int_equal(m->flow, flow);
+	assert_int_equal(m->arg, arg);
+	assert_int_not_equal(m->slot, TG_NO_SLOT);
+	assert_int_equal(m->len, sizeof(h) + len);
+	assert_int_equal(fx->last_payload_len, sizeof(h) + len);
+	memcpy(&h, fx->last_payload, sizeof(h));
+	assert_memory_equal(&h.src, src, sizeof(*src));
+	assert_memory_equal(&h.dst, dst, sizeof(*dst));
+	if (len > 0)
+		assert_memory_equal(fx->last_payload + sizeof(h), data, len);
+}
+
 static void test_udp_both_ways(void **state)
 {
 	struct fx *fx = *state;
 	struct tg_addr src = addr4(198, 18, 0, 3, 5353), dst = addr4(198, 19, 0, 53, 53);
-	uint8_t msg[sizeof(struct tg_msg_udp) + 5];
-	struct tg_msg_udp h = {.src = src, .dst = dst};
-	const struct tg_desc *u;
+	struct tg_addr src6 = addr6(3, 40001), dst6 = addr6(0x53, 5353);
 
 	handshake(fx, 65536);
-	memcpy(msg, &h, sizeof(h));
-	memcpy(msg + sizeof(h), "query", 5);
-	s0_send(fx, TG_MSG_UDP, 50, 0, msg, sizeof(msg));
+	s0_addressed(fx, TG_MSG_UDP, 50, 0, &src, &dst, "query", 5);
 	PUMP_UNTIL(fx, fx->udps == 1);
+	assert_int_equal(fx->udp_flow, 50);
+	assert_null(fx->udp_udata); /* a new flow */
 	assert_memory_equal(&fx->udp_src, &src, sizeof(src));
 	assert_memory_equal(&fx->udp_dst, &dst, sizeof(dst));
 	assert_int_equal(fx->udp_len, 5);
 	assert_memory_equal(fx->udp_data, "query", 5);
+	assert_int_equal(tg_flowapi_flow_count(fx->api), 1);
+	assert_int_equal(tg_flowapi_udp_flow_count(fx->api), 1);
+	assert_int_equal(tg_flowapi_stats(fx->api)->udp_flows_opened, 1);
 
+	/* The same flow again, and an empty datagram: the flow is known now. */
+	s0_addressed(fx, TG_MSG_UDP, 50, 0, &src, &dst, NULL, 0);
+	PUMP_UNTIL(fx, fx->udps == 2);
+	assert_ptr_equal(fx->udp_udata, fx);
+	assert_int_equal(fx->udp_len, 0);
+	assert_int_equal(tg_flowapi_stats(fx->api)->udp_flows_opened, 1);
+
+	/* Answers: src is the remote end, dst the client. */
 	assert_int_equal(tg_flow_send_udp(fx->api, 50, &dst, &src, "reply", 5), 0);
-	PUMP_UNTIL(fx, (u = last_msg(fx, TG_MSG_UDP)) != NULL);
-	assert_int_equal(u->flow, 50);
-	assert_int_equal(u->len, sizeof(h) + 5);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP, 50) == 1);
+	assert_addressed(fx, TG_MSG_UDP, 50, 0, &dst, &src, "reply", 5);
+	assert_int_equal(tg_flow_send_udp(fx->api, 50, &dst, &src, NULL, 0), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP, 50) == 2);
+	assert_addressed(fx, TG_MSG_UDP, 50, 0, &dst, &src, NULL, 0);
+
+	/* What cannot go: too big for the slot, no such flow, bad addresses. */
+	errno = 0;
 	assert_int_equal(tg_flow_send_udp(fx->api, 50, &dst, &src, "x", SLOT_SIZE), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	assert_int_equal(tg_flow_send_udp(fx->api, 51, &dst, &src, "x", 1), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(tg_flow_send_udp(fx->api, 50, &dst, &src6, "x", 1), -1);
+	assert_int_equal(errno, EINVAL);
+
+	/* TCP calls do nothing on a UDP flow. */
+	assert_int_equal(tg_flow_send(fx->api, 50, "x", 1), 0);
+	assert_int_equal(tg_flow_send_window(fx->api, 50), 0);
+	tg_flow_open_result(fx->api, 50, TG_OPEN_OK);
+	tg_flow_shut_wr(fx->api, 50);
+	tg_flow_reset(fx->api, 50);
+	tg_flow_close(fx->api, 50);
+	tg_flow_consumed(fx->api, 50, 5);
+	settle(fx);
+	assert_int_equal(tg_flowapi_udp_flow_count(fx->api), 1);
+	assert_int_equal(count_msgs(fx, TG_MSG_OPEN_RESULT, 50) + count_msgs(fx, TG_MSG_RESET, 50) +
+	                         count_msgs(fx, TG_MSG_SHUT_WR, 50) +
+	                         count_msgs(fx, TG_MSG_CLOSED, 50) +
+	                         count_msgs(fx, TG_MSG_CREDIT, 50),
+	                 0);
+
+	/* An IPv6 flow beside it. */
+	s0_addressed(fx, TG_MSG_UDP, 52, 0, &src6, &dst6, "six", 3);
+	PUMP_UNTIL(fx, fx->udps == 3);
+	assert_int_equal(fx->udp_flow, 52);
+	assert_memory_equal(&fx->udp_src, &src6, sizeof(src6));
+	assert_memory_equal(&fx->udp_dst, &dst6, sizeof(dst6));
+	assert_int_equal(tg_flow_send_udp(fx->api, 52, &dst6, &src6, "back", 4), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP, 52) == 1);
+	assert_addressed(fx, TG_MSG_UDP, 52, 0, &dst6, &src6, "back", 4);
+
+	/* Our close: CLOSED, without a slot, and the flows are gone. */
+	tg_flow_udp_close(fx->api, 50);
+	tg_flow_udp_close(fx->api, 52);
+	assert_int_equal(tg_flowapi_flow_count(fx->api), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_CLOSED, 52) == 1);
+	assert_int_equal(count_msgs(fx, TG_MSG_CLOSED, 50), 1);
+	assert_int_equal(last_msg(fx, TG_MSG_CLOSED)->slot, TG_NO_SLOT);
+	assert_int_equal(fx->udp_closeds, 0); /* on_udp_closed is for stackd's closes */
+
+	/* A datagram that crossed our CLOSED is ignored, not a new flow. */
+	s0_addressed(fx, TG_MSG_UDP, 50, 0, &src, &dst, "late", 4);
+	PUMP_UNTIL(fx, tg_flowapi_stats(fx->api)->late_msgs == 1);
+	assert_int_equal(fx->udps, 3);
+	assert_int_equal(tg_flowapi_stats(fx->api)->bad_msgs, 0);
+	assert_clean(fx);
+}
+
+/* The largest datagrams fit link B's slots, byte-exact both ways; one byte more does not. */
+static void test_udp_largest_datagram(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_addr src = addr4(198, 18, 0, 4, 6000), dst = addr4(198, 19, 0, 7, 7);
+	struct tg_addr src6 = addr6(4, 6000), dst6 = addr6(7, 7);
+	static uint8_t big[TG_UDP_MAX_PAYLOAD6 + 1];
+
+	fill(big, sizeof(big), 65507);
+	handshake(fx, 65536);
+	s0_addressed(fx, TG_MSG_UDP, 70, 0, &src, &dst, big, TG_UDP_MAX_PAYLOAD4);
+	PUMP_UNTIL(fx, fx->udps == 1);
+	assert_int_equal(fx->udp_len, 65507);
+	assert_memory_equal(fx->udp_data, big, 65507);
+
+	assert_int_equal(tg_flow_send_udp(fx->api, 70, &dst, &src, big, 65507), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP, 70) == 1);
+	assert_addressed(fx, TG_MSG_UDP, 70, 0, &dst, &src, big, 65507);
+	errno = 0;
+	assert_int_equal(tg_flow_send_udp(fx->api, 70, &dst, &src, big, 65508), -1);
+	assert_int_equal(errno, EMSGSIZE);
+
+	/* IPv6 allows 20 bytes more (no IPv4 header in the 65535). */
+	s0_addressed(fx, TG_MSG_UDP, 71, 0, &src6, &dst6, big, 1);
+	PUMP_UNTIL(fx, fx->udps == 2);
+	assert_int_equal(tg_flow_send_udp(fx->api, 71, &dst6, &src6, big, 65527), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP, 71) == 1);
+	assert_addressed(fx, TG_MSG_UDP, 71, 0, &dst6, &src6, big, 65527);
+	assert_int_equal(tg_flow_send_udp(fx->api, 71, &dst6, &src6, big, 65528), -1);
+	assert_int_equal(errno, EMSGSIZE);
+
+	tg_flow_udp_close(fx->api, 70);
+	tg_flow_udp_close(fx->api, 71);
+	assert_clean(fx);
+}
+
+static void test_udp_error_and_closes(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_addr src = addr4(198, 18, 0, 5, 7000), dst = addr4(198, 19, 0, 99, 9);
+	struct tg_addr src6 = addr6(5, 7000), dst6 = addr6(0x99, 9);
+
+	handshake(fx, 65536);
+	s0_addressed(fx, TG_MSG_UDP, 80, 0, &src, &dst, "a", 1);
+	s0_addressed(fx, TG_MSG_UDP, 81, 0, &src6, &dst6, "b", 1);
+	PUMP_UNTIL(fx, fx->udps == 2);
+
+	/* UDP_ERROR: flow, result in arg, {src = original destination, dst = client}, no payload.
+	 */
+	assert_int_equal(tg_flow_udp_error(fx->api, 80, &dst, &src, TG_OPEN_REFUSED), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP_ERROR, 80) == 1);
+	assert_addressed(fx, TG_MSG_UDP_ERROR, 80, TG_OPEN_REFUSED, &dst, &src, NULL, 0);
+	assert_int_equal(tg_flow_udp_error(fx->api, 81, &dst6, &src6, TG_OPEN_UNREACHABLE), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP_ERROR, 81) == 1);
+	assert_addressed(fx, TG_MSG_UDP_ERROR, 81, TG_OPEN_UNREACHABLE, &dst6, &src6, NULL, 0);
+	/* Only the two results stackd can turn into ICMP; only on a live UDP flow. */
+	errno = 0;
+	assert_int_equal(tg_flow_udp_error(fx->api, 80, &dst, &src, TG_OPEN_TIMEOUT), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(tg_flow_udp_error(fx->api, 80, &dst, &src, TG_OPEN_OK), -1);
+	assert_int_equal(tg_flow_udp_error(fx->api, 99, &dst, &src, TG_OPEN_REFUSED), -1);
+	assert_int_equal(errno, ENOENT);
+	/* An error does not end the flow. */
+	assert_int_equal(tg_flowapi_udp_flow_count(fx->api), 2);
+
+	/* stackd ends flows with CLOSED or RESET: on_udp_closed, never on_reset; no answer. */
+	s0_send(fx, TG_MSG_CLOSED, 80, 0, NULL, 0);
+	PUMP_UNTIL(fx, fx->udp_closeds == 1);
+	assert_int_equal(fx->udp_closed_flow, 80);
+	assert_ptr_equal(fx->udp_closed_udata, fx); /* still readable inside the callback */
+	s0_send(fx, TG_MSG_RESET, 81, 0, NULL, 0);
+	PUMP_UNTIL(fx, fx->udp_closeds == 2);
+	assert_int_equal(fx->udp_closed_flow, 81);
+	assert_int_equal(fx->resets, 0);
+	assert_int_equal(tg_flowapi_flow_count(fx->api), 0);
+	settle(fx);
+	assert_int_equal(count_msgs(fx, TG_MSG_CLOSED, 80) + count_msgs(fx, TG_MSG_RESET, 81), 0);
+	assert_int_equal(tg_flow_send_udp(fx->api, 80, &dst, &src, "x", 1), -1);
+	assert_int_equal(errno, ENOENT);
+
+	/* stackd forgot them too: the same id may start a flow again. */
+	s0_addressed(fx, TG_MSG_UDP, 80, 0, &src, &dst, "again", 5);
+	PUMP_UNTIL(fx, fx->udps == 3);
+	assert_null(fx->udp_udata);
+	assert_int_equal(tg_flowapi_stats(fx->api)->bad_msgs, 0);
+	tg_flow_udp_close(fx->api, 80);
+	assert_clean(fx);
+}
+
+/* An echo request message: type, code, checksum, identifier, sequence, then data. */
+static size_t echo_msg(uint8_t *p, uint8_t type, uint16_t id, uint16_t seq, size_t data_len)
+{
+	p[0] = type;
+	p[1] = 0;
+	p[2] = 0xab;
+	p[3] = 0xcd;
+	p[4] = (uint8_t)(id >> 8);
+	p[5] = (uint8_t)id;
+	p[6] = (uint8_t)(seq >> 8);
+	p[7] = (uint8_t)seq;
+	fill(p + 8, data_len, seq);
+	return 8 + data_len;
+}
+
+static void test_icmp_echo_both_ways(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_addr client = addr4(198, 18, 0, 1, 0x1234), target = addr4(198, 19, 1, 2, 0);
+	struct tg_addr client6 = addr6(1, 0x4321), target6 = addr6(2, 0);
+	uint8_t msg[1500];
+	size_t len;
+
+	handshake(fx, 65536);
+	len = echo_msg(msg, 8, 0x1234, 1, 56);
+	s0_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &client, &target, msg, len);
+	PUMP_UNTIL(fx, fx->icmps == 1);
+	assert_memory_equal(&fx->icmp_src, &client, sizeof(client));
+	assert_memory_equal(&fx->icmp_dst, &target, sizeof(target));
+	assert_int_equal(fx->icmp_len, len);
+	assert_memory_equal(fx->icmp_data, msg, len);
+	/* Echo has no flow. */
+	assert_int_equal(tg_flowapi_flow_count(fx->api), 0);
+
+	/* The reply: src = target, dst = client with its identifier, the message as received. */
+	len = echo_msg(msg, 0, 0x9999, 1, 56);
+	assert_int_equal(tg_flow_send_icmp_echo(fx->api, &target, &client, msg, len), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_ICMP_ECHO, 0) == 1);
+	assert_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &target, &client, msg, len);
+
+	len = echo_msg(msg, 128, 0x4321, 7, 1000);
+	s0_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &client6, &target6, msg, len);
+	PUMP_UNTIL(fx, fx->icmps == 2);
+	assert_memory_equal(&fx->icmp_src, &client6, sizeof(client6));
+	assert_memory_equal(&fx->icmp_dst, &target6, sizeof(target6));
+	assert_int_equal(fx->icmp_len, len);
+	assert_memory_equal(fx->icmp_data, msg, len);
+	len = echo_msg(msg, 129, 0x4321, 7, 1000);
+	assert_int_equal(tg_flow_send_icmp_echo(fx->api, &target6, &client6, msg, len), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_ICMP_ECHO, 0) == 2);
+	assert_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &target6, &client6, msg, len);
+
+	/* Shorter than an ICMP header, or mixed families: refused. */
+	errno = 0;
+	assert_int_equal(tg_flow_send_icmp_echo(fx->api, &target, &client, msg, 7), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(tg_flow_send_icmp_echo(fx->api, &target6, &client, msg, 8), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(tg_flowapi_stats(fx->api)->bad_msgs, 0);
+	assert_clean(fx);
+}
+
+/* Malformed UDP and ICMP messages, and messages for the wrong kind of flow: counted, survived. */
+static void test_udp_icmp_malformed(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_addr c = addr4(198, 18, 0, 6, 8000), d = addr4(198, 19, 0, 6, 80), bad_fam = c;
+	struct tg_addr c6 = addr6(6, 8000);
+	uint8_t msg[64], junk[64];
+	unsigned bad = 0;
+
+	memset(junk, 0xee, sizeof(junk));
+	bad_fam.family = 5;
+	handshake(fx, 65536);
+	open_flow(fx, 90);                                   /* a TCP flow */
+	s0_addressed(fx, TG_MSG_UDP, 91, 0, &c, &d, "u", 1); /* a UDP flow */
+	PUMP_UNTIL(fx, fx->udps == 1);
+
+	s0_send(fx, TG_MSG_UDP, 92, 0, junk, 39); /* one byte short of the header */
+	bad++;
+	s0_send(fx, TG_MSG_UDP, 92, 0, NULL, 0); /* no slot */
+	bad++;
+	s0_addressed(fx, TG_MSG_UDP, 92, 0, &bad_fam, &d, "x", 1);
+	bad++;
+	s0_addressed(fx, TG_MSG_UDP, 92, 0, &c6, &d, "x", 1); /* mixed families */
+	bad++;
+	s0_addressed(fx, TG_MSG_UDP, 0, 0, &c, &d, "x", 1); /* flow id 0 */
+	bad++;
+	s0_addressed(fx, TG_MSG_UDP, 90, 0, &c, &d, "x", 1); /* a TCP flow's id */
+	bad++;
+	s0_send(fx, TG_MSG_DATA, 91, 0, "x", 1); /* TCP messages on a UDP flow */
+	bad++;
+	s0_send(fx, TG_MSG_CREDIT, 91, 1, NULL, 0);
+	bad++;
+	s0_send(fx, TG_MSG_SHUT_WR, 91, 0, NULL, 0);
+	bad++;
+	s0_send(fx, TG_MSG_CLOSED, 90, 0, NULL, 0); /* CLOSED from stackd for a TCP flow */
+	bad++;
+	s0_send(fx, TG_MSG_CLOSED, 91, 0, junk, 4); /* CLOSED with a payload */
+	bad++;
+	s0_addressed(fx, TG_MSG_UDP_ERROR, 91, TG_OPEN_REFUSED, &d, &c, NULL, 0); /* wrong way */
+	bad++;
+
+	echo_msg(msg, 8, 1, 1, 8);
+	s0_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &c, &d, msg, 7); /* shorter than ICMP's header */
+	bad++;
+	s0_send(fx, TG_MSG_ICMP_ECHO, 0, 0, msg, 16); /* shorter than tg_msg_udp */
+	bad++;
+	s0_send(fx, TG_MSG_ICMP_ECHO, 0, 0, NULL, 0); /* no slot */
+	bad++;
+	s0_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &bad_fam, &d, msg, 16);
+	bad++;
+	s0_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &c6, &d, msg, 16); /* mixed families */
+	bad++;
+	s0_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &c6, &c6, msg, 16); /* IPv4 type on IPv6 */
+	bad++;
+	echo_msg(msg, 0, 1, 1, 8);
+	s0_addressed(fx, TG_MSG_ICMP_ECHO, 0, 0, &c, &d, msg, 16); /* a reply, not a request */
+	bad++;
+	echo_msg(msg, 8, 1, 1, 8);
+	s0_addressed(fx, TG_MSG_ICMP_ECHO, 91, 0, &c, &d, msg, 16); /* a flow id */
+	bad++;
+	PUMP_UNTIL(fx, tg_flowapi_stats(fx->api)->bad_msgs == bad);
+	settle(fx);
+	assert_int_equal(tg_flowapi_stats(fx->api)->bad_msgs, bad);
+	assert_int_equal(fx->udps, 1);
+	assert_int_equal(fx->icmps, 0);
+	assert_int_equal(fx->rx_len, 0);
+	assert_int_equal(fx->resets + fx->udp_closeds, 0);
+	/* Both flows survived it all. */
+	assert_int_equal(tg_flowapi_flow_count(fx->api), 2);
+	assert_int_equal(tg_flowapi_udp_flow_count(fx->api), 1);
+
+	tg_flow_reset(fx->api, 90);
+	tg_flow_udp_close(fx->api, 91);
+	PUMP_UNTIL(fx,
+	           count_msgs(fx, TG_MSG_CLOSED, 91) == 1 && count_msgs(fx, TG_MSG_RESET, 90) == 1);
+	assert_clean(fx);
+}
+
+/*
+ * UDP flows are capped on their own: the first datagram past the cap is dropped and answered
+ * CLOSED, and TCP opens still work. Closing them all brings the count back to 0.
+ */
+static void test_udp_flow_limit(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_addr c = addr4(198, 18, 0, 7, 0), d = addr4(198, 19, 0, 7, 53);
+	uint32_t id = 1000;
+
+	handshake(fx, 65536);
+	for (uint32_t i = 0; i < TG_FLOWAPI_MAX_UDP_FLOWS; i++) {
+		c.port = (uint16_t)(i + 1);
+		s0_addressed(fx, TG_MSG_UDP, id + i, 0, &c, &d, "q", 1);
+		if (i % 64 == 0)
+			step(fx);
+	}
+	PUMP_UNTIL(fx, fx->udps == TG_FLOWAPI_MAX_UDP_FLOWS);
+	assert_int_equal(tg_flowapi_udp_flow_count(fx->api), TG_FLOWAPI_MAX_UDP_FLOWS);
+
+	c.port = 0xffff;
+	s0_addressed(fx, TG_MSG_UDP, id + TG_FLOWAPI_MAX_UDP_FLOWS, 0, &c, &d, "q", 1);
+	PUMP_UNTIL(fx, tg_flowapi_stats(fx->api)->udp_flows_rejected == 1);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_CLOSED, id + TG_FLOWAPI_MAX_UDP_FLOWS) == 1);
+	assert_int_equal(fx->udps, TG_FLOWAPI_MAX_UDP_FLOWS);
+	assert_int_equal(tg_flowapi_udp_flow_count(fx->api), TG_FLOWAPI_MAX_UDP_FLOWS);
+
+	/* TCP is not limited by UDP flows. */
+	open_flow(fx, 1);
+	assert_int_equal(tg_flowapi_flow_count(fx->api), TG_FLOWAPI_MAX_UDP_FLOWS + 1);
+	tg_flow_reset(fx->api, 1);
+
+	for (uint32_t i = 0; i < TG_FLOWAPI_MAX_UDP_FLOWS; i++) {
+		tg_flow_udp_close(fx->api, id + i);
+		if (i % 64 == 0)
+			step(fx);
+	}
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_CLOSED, id + TG_FLOWAPI_MAX_UDP_FLOWS - 1) == 1);
+	assert_int_equal(tg_flowapi_stats(fx->api)->bad_msgs, 0);
+	assert_int_equal(tg_flowapi_stats(fx->api)->tx_errors, 0);
 	assert_clean(fx);
 }
 
@@ -762,12 +1196,17 @@ static void test_peer_restart(void **state)
 {
 	struct fx *fx = *state;
 
+	struct tg_addr c = addr4(198, 18, 0, 8, 8), d = addr4(198, 19, 0, 8, 8);
+
 	handshake(fx, 65536);
 	open_flow(fx, 60);
 	open_flow(fx, 61);
+	s0_addressed(fx, TG_MSG_UDP, 62, 0, &c, &d, "u", 1);
+	PUMP_UNTIL(fx, fx->udps == 1);
 	s0_hello(fx, TG_ROLE_STACKD, 32768);
 	PUMP_UNTIL(fx, fx->peer_resets == 1 && fx->hellos == 2);
 	assert_int_equal(tg_flowapi_flow_count(fx->api), 0);
+	assert_int_equal(tg_flowapi_udp_flow_count(fx->api), 0);
 	open_flow(fx, 60);
 	assert_int_equal(tg_flow_send_window(fx->api, 60), 32768);
 	tg_flow_reset(fx->api, 60);
@@ -787,6 +1226,11 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_lifecycle_close, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_resets_and_id_reuse, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_udp_both_ways, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_udp_largest_datagram, setup_big, teardown),
+	        cmocka_unit_test_setup_teardown(test_udp_error_and_closes, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_icmp_echo_both_ways, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_udp_icmp_malformed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_udp_flow_limit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_peer_restart, setup, teardown),
 	};
 

@@ -1,0 +1,363 @@
+/*
+ * UDP NAT: each UDP flow of stackd (one client address:port and one original destination
+ * address:port) is one entry here, with one connected UDP socket to the destination.
+ *
+ * The table is the flow API's: an entry is the udata of its UDP flow, made by the flow's
+ * first datagram (the API caps UDP flows at TG_FLOWAPI_MAX_UDP_FLOWS and counts what it
+ * refuses). A connected socket receives only from the destination it is connected to, so the
+ * mapping filters by endpoint: replies from other hosts or ports never reach the client
+ * (endpoint-dependent filtering, not full cone). A client talking to several destinations from
+ * one port gets one flow, and one socket, per destination.
+ *
+ * Errors: IP_RECVERR (IPV6_RECVERR) makes the kernel report ICMP host and net unreachable on
+ * the socket, not only port unreachable. The error comes back from the next recv() or send();
+ * it becomes a UDP_ERROR towards stackd, which tells the client with an ICMP error of its own.
+ * The error queue that IP_RECVERR fills is drained and dropped: recv()/send() already said it.
+ *
+ * Idle timeout: one libevent timer per entry, armed for the entry's timeout and re-armed
+ * lazily. Traffic only stamps last_used (no timer operation per datagram); when the timer
+ * fires it either expires the entry (CLOSED to stackd) or re-arms for the time left.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "relayd.h"
+
+#define RECV_BATCH   32u    /* datagrams read per wakeup, so one busy socket cannot starve */
+#define ERRQ_BATCH   16u    /* error queue entries dropped per wakeup */
+#define RX_BUF       65535u /* one datagram, whatever its family */
+#define DNS_PORT     53u
+#define LOG_SOCK_MAX 10u /* socket() failures logged one by one, then at powers of two */
+
+struct udp_entry {
+	TAILQ_ENTRY(udp_entry) entry;
+	struct relayd *rd;
+	uint32_t flow;
+	int fd;
+	struct event *ev;    /* the socket is readable (or has an error queued) */
+	struct event *timer; /* idle check */
+	struct tg_addr client;
+	struct tg_addr dst;
+	uint32_t timeout_ms;
+	uint64_t last_used; /* relay_now_ms() of the last datagram either way */
+	uint64_t up;        /* datagrams */
+	uint64_t down;
+};
+
+static uint8_t rx_buf[RX_BUF];
+
+uint64_t relay_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct timeval ms_to_tv(uint64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000u),
+	                     .tv_usec = (suseconds_t)(ms % 1000u) * 1000};
+
+	return tv;
+}
+
+static void entry_free(struct udp_entry *e, const char *how)
+{
+	struct relayd *rd = e->rd;
+	char src[TG_ADDR_STRLEN], dst[TG_ADDR_STRLEN];
+
+	/* Harmless when the API forgot the flow already (stackd ended it). */
+	tg_flow_set_udata(rd->api, e->flow, NULL);
+	TAILQ_REMOVE(&rd->udp, e, entry);
+	if (e->ev)
+		event_free(e->ev);
+	if (e->timer)
+		event_free(e->timer);
+	if (e->fd >= 0)
+		close(e->fd);
+	rd->udp_stats.flows_open--;
+	log_debug("udp flow %" PRIu32 " %s -> %s: %s, %" PRIu64 " datagrams up, %" PRIu64 " down",
+	          e->flow, tg_addr_format(&e->client, src, sizeof(src)),
+	          tg_addr_format(&e->dst, dst, sizeof(dst)), how, e->up, e->down);
+	free(e);
+}
+
+/* We end the entry: stackd forgets the flow too, and the client's next datagram starts over. */
+static void entry_close(struct udp_entry *e, const char *how)
+{
+	tg_flow_udp_close(e->rd->api, e->flow);
+	entry_free(e, how);
+}
+
+/*
+ * An errno that stands for an ICMP error about this flow's destination becomes a UDP_ERROR,
+ * so that the client hears of it as it would without tungate. Returns false for any other.
+ */
+static bool report_error(struct relayd *rd, uint32_t flow, const struct tg_addr *client,
+                         const struct tg_addr *dst, int err)
+{
+	enum tg_open_result result;
+
+	switch (err) {
+	case ECONNREFUSED:
+		result = TG_OPEN_REFUSED;
+		break;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+		result = TG_OPEN_UNREACHABLE;
+		break;
+	default:
+		return false;
+	}
+	if (tg_flow_udp_error(rd->api, flow, dst, client, result) < 0)
+		rd->udp_stats.drop_no_slot++;
+	else if (result == TG_OPEN_REFUSED)
+		rd->udp_stats.refused_sent++;
+	else
+		rd->udp_stats.unreach_sent++;
+	return true;
+}
+
+static void deliver(struct udp_entry *e, const uint8_t *data, size_t len)
+{
+	struct relayd *rd = e->rd;
+
+	/* The socket is connected: whatever it receives comes from e->dst. */
+	if (tg_flow_send_udp(rd->api, e->flow, &e->dst, &e->client, data, len) < 0) {
+		if (errno == EMSGSIZE)
+			rd->udp_stats.drop_too_big++;
+		else
+			rd->udp_stats.drop_no_slot++;
+		return;
+	}
+	e->down++;
+	rd->udp_stats.dgrams_down++;
+	rd->udp_stats.bytes_down += len;
+}
+
+/* IP_RECVERR queues each ICMP error too; recv()/send() reported it already. */
+static void drain_errqueue(int fd)
+{
+	uint8_t data[64], ctl[256];
+
+	for (unsigned i = 0; i < ERRQ_BATCH; i++) {
+		struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+		struct msghdr m = {.msg_iov = &iov,
+		                   .msg_iovlen = 1,
+		                   .msg_control = ctl,
+		                   .msg_controllen = sizeof(ctl)};
+
+		if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			return;
+	}
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct udp_entry *e = arg;
+	struct relayd *rd = e->rd;
+	unsigned got = 0;
+
+	for (unsigned i = 0; i < RECV_BATCH; i++) {
+		ssize_t n = recv(fd, rx_buf, sizeof(rx_buf), MSG_DONTWAIT);
+
+		if (n >= 0) {
+			deliver(e, rx_buf, (size_t)n);
+			got++;
+			continue;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		if (errno == EINTR || report_error(rd, e->flow, &e->client, &e->dst, errno))
+			continue;
+		rd->udp_stats.recv_errors++;
+		log_debug("udp flow %" PRIu32 ": recv: %s", e->flow, strerror(errno));
+		break;
+	}
+	drain_errqueue(fd);
+	if (got > 0)
+		e->last_used = relay_now_ms();
+}
+
+static void arm_timer(struct udp_entry *e, uint64_t ms)
+{
+	struct timeval tv = ms_to_tv(ms);
+
+	if (event_add(e->timer, &tv) < 0)
+		log_warnx("udp flow %" PRIu32 ": cannot arm the idle timer", e->flow);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct udp_entry *e = arg;
+	uint64_t idle = relay_now_ms() - e->last_used;
+
+	if (idle < e->timeout_ms) {
+		arm_timer(e, e->timeout_ms - idle);
+		return;
+	}
+	e->rd->udp_stats.expired++;
+	entry_close(e, "expired");
+}
+
+static void count_socket_failure(struct relayd *rd, uint32_t flow, const char *what, int err)
+{
+	uint64_t n = ++rd->udp_stats.drop_socket;
+
+	/* A client may spray new flows at an fd limit: keep the log readable. */
+	if (n <= LOG_SOCK_MAX || (n & (n - 1)) == 0)
+		log_warnx("udp flow %" PRIu32 ": %s: %s (%" PRIu64 " so far)", flow, what,
+		          strerror(err), n);
+}
+
+/*
+ * The socket for a new entry, connected to the destination. On failure the entry is not made;
+ * a destination that cannot be reached at all is reported to the client right away.
+ */
+static int open_socket(struct relayd *rd, uint32_t flow, const struct tg_addr *client,
+                       const struct tg_addr *dst)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd, on = 1, err;
+
+	if (tg_addr_to_sockaddr(dst, &ss, &sslen) < 0)
+		return -1;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		count_socket_failure(rd, flow, "socket", errno);
+		return -1;
+	}
+	if (ss.ss_family == AF_INET)
+		err = setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+	else
+		err = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+	if (err < 0)
+		log_warn("udp flow %" PRIu32 ": RECVERR (only port unreachable is reported)", flow);
+	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
+		err = errno;
+		close(fd);
+		/* No route: the client learns it as it would from a router. */
+		if (report_error(rd, flow, client, dst, err))
+			rd->udp_stats.drop_unreachable++;
+		else
+			count_socket_failure(rd, flow, "connect", err);
+		return -1;
+	}
+	return fd;
+}
+
+static struct udp_entry *entry_new(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
+                                   const struct tg_addr *dst)
+{
+	struct udp_entry *e = calloc(1, sizeof(*e));
+	int fd = -1;
+
+	if (!e || (fd = open_socket(rd, flow, src, dst)) < 0)
+		goto fail;
+	e->rd = rd;
+	e->flow = flow;
+	e->fd = fd;
+	e->client = *src;
+	e->dst = *dst;
+	/* DNS answers come at once or never: its entries need not live as long. */
+	e->timeout_ms = dst->port == DNS_PORT ? rd->dns_timeout_ms : rd->udp_timeout_ms;
+	e->last_used = relay_now_ms();
+	TAILQ_INSERT_TAIL(&rd->udp, e, entry);
+	rd->udp_stats.flows_open++;
+	rd->udp_stats.flows_total++;
+	tg_flow_set_udata(rd->api, flow, e);
+	e->ev = event_new(rd->base, fd, EV_READ | EV_PERSIST, on_readable, e);
+	e->timer = evtimer_new(rd->base, on_timer, e);
+	if (!e->ev || !e->timer || event_add(e->ev, NULL) < 0) {
+		log_warnx("udp flow %" PRIu32 ": cannot set up events", flow);
+		rd->udp_stats.drop_socket++;
+		entry_close(e, "no events");
+		return NULL;
+	}
+	arm_timer(e, e->timeout_ms);
+	return e;
+fail:
+	if (!e)
+		rd->udp_stats.drop_socket++;
+	free(e);
+	/* Nothing to keep: stackd forgets the flow, the next datagram tries again. */
+	tg_flow_udp_close(rd->api, flow);
+	return NULL;
+}
+
+/*
+ * Sends one datagram. A send() can return an ICMP error that an earlier datagram caused; this
+ * one was not sent then, so after reporting the error it is tried once more.
+ */
+static void entry_send(struct udp_entry *e, const void *data, size_t len)
+{
+	struct relayd *rd = e->rd;
+
+	for (int tries = 0; tries < 2; tries++) {
+		if (send(e->fd, data, len, MSG_DONTWAIT) >= 0) {
+			e->up++;
+			e->last_used = relay_now_ms();
+			rd->udp_stats.dgrams_up++;
+			rd->udp_stats.bytes_up += len;
+			return;
+		}
+		if (errno != EINTR && !report_error(rd, e->flow, &e->client, &e->dst, errno))
+			break;
+	}
+	if (errno == EMSGSIZE)
+		rd->udp_stats.drop_too_big++;
+	else
+		rd->udp_stats.drop_send_error++;
+}
+
+static bool same_addr(const struct tg_addr *a, const struct tg_addr *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+void relay_udp_datagram(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
+                        const struct tg_addr *dst, const void *data, size_t len)
+{
+	struct udp_entry *e = tg_flow_udata(rd->api, flow);
+
+	if (!e) {
+		/* The flow's first datagram (stackd makes UDP flows implicitly). */
+		if ((e = entry_new(rd, flow, src, dst)) == NULL)
+			return;
+	} else if (!same_addr(src, &e->client) || !same_addr(dst, &e->dst)) {
+		/* stackd keys flows by these addresses: a change means it is confused. */
+		rd->udp_stats.drop_mismatch++;
+		return;
+	}
+	entry_send(e, data, len);
+}
+
+void relay_udp_closed(struct relayd *rd, uint32_t flow)
+{
+	struct udp_entry *e = tg_flow_udata(rd->api, flow);
+
+	if (e)
+		entry_free(e, "closed by stackd");
+}
+
+void relay_udp_drop_all(struct relayd *rd)
+{
+	struct udp_entry *e;
+
+	while ((e = TAILQ_FIRST(&rd->udp)) != NULL)
+		entry_close(e, "dropped");
+}
