@@ -26,6 +26,7 @@
 #include "link.h"
 #include "ctl_event.h"
 #include "log.h"
+#include "stats.h"
 #include "relayd.h"
 #include "sandbox.h"
 
@@ -38,6 +39,7 @@ struct relayd_opts {
 	unsigned long udp_timeout;
 	unsigned long dns_timeout;
 	int ctl_fd;
+	int stats_fd;
 	struct tg_sandbox sandbox;
 	enum tg_log_level log_level;
 };
@@ -59,6 +61,7 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	        {"udp-timeout", required_argument, NULL, 'u'},
 	        {"dns-timeout", required_argument, NULL, 'd'},
 	        {"ctl-fd", required_argument, NULL, 'C'},
+	        {"stats-fd", required_argument, NULL, 's'},
 	        {"sandbox", required_argument, NULL, 'S'},
 	        {"test-forbidden", required_argument, NULL, 'X'},
 	        {"help", no_argument, NULL, 'h'},
@@ -71,6 +74,7 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	o->udp_timeout = 60;
 	o->dns_timeout = 10;
 	o->ctl_fd = -1;
+	o->stats_fd = -1;
 	tg_sandbox_init(&o->sandbox);
 	o->log_level = TG_LOG_INFO;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -102,6 +106,14 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 			if (tg_parse_uint(optarg, 0, 65535, &fd) < 0)
 				goto bad;
 			o->ctl_fd = (int)fd;
+			break;
+		}
+		case 's': {
+			unsigned long fd;
+
+			if (tg_parse_uint(optarg, 0, 65535, &fd) < 0)
+				goto bad;
+			o->stats_fd = (int)fd;
 			break;
 		}
 		case 'S':
@@ -194,6 +206,53 @@ static const struct tg_flowapi_cbs relayd_cbs = {
         .on_icmp_echo = on_icmp_echo,
         .on_peer_reset = on_peer_reset,
 };
+
+#define RD_STAT(name, member)                                                                      \
+	{                                                                                          \
+		name, offsetof(struct relayd, member)                                              \
+	}
+
+/* Counters of all three relay parts, named for `tungate stats`. */
+static const struct tg_stat_def stat_defs[] = {
+        RD_STAT("tcp_flows_open", stats.flows_open),
+        RD_STAT("tcp_flows_total", stats.flows_total),
+        RD_STAT("tcp_flows_closed", stats.flows_closed),
+        RD_STAT("tcp_flows_reset", stats.flows_reset),
+        RD_STAT("tcp_bytes_up", stats.bytes_up),
+        RD_STAT("tcp_bytes_down", stats.bytes_down),
+        RD_STAT("connect_refused", stats.connect_failed[TG_OPEN_REFUSED]),
+        RD_STAT("connect_unreachable", stats.connect_failed[TG_OPEN_UNREACHABLE]),
+        RD_STAT("connect_timeout", stats.connect_failed[TG_OPEN_TIMEOUT]),
+        RD_STAT("connect_rejected", stats.connect_failed[TG_OPEN_REJECTED]),
+        RD_STAT("udp_flows_open", udp_stats.flows_open),
+        RD_STAT("udp_flows_total", udp_stats.flows_total),
+        RD_STAT("udp_expired", udp_stats.expired),
+        RD_STAT("udp_dgrams_up", udp_stats.dgrams_up),
+        RD_STAT("udp_dgrams_down", udp_stats.dgrams_down),
+        RD_STAT("udp_refused_sent", udp_stats.refused_sent),
+        RD_STAT("udp_unreach_sent", udp_stats.unreach_sent),
+        RD_STAT("udp_drop_no_slot", udp_stats.drop_no_slot),
+        RD_STAT("udp_drop_too_big", udp_stats.drop_too_big),
+        RD_STAT("udp_drop_send_error", udp_stats.drop_send_error),
+        RD_STAT("udp_drop_socket", udp_stats.drop_socket),
+        RD_STAT("icmp_requests", icmp_stats.requests),
+        RD_STAT("icmp_sent", icmp_stats.sent),
+        RD_STAT("icmp_replies", icmp_stats.replies),
+        RD_STAT("icmp_drop_no_socket", icmp_stats.drop_no_socket),
+        RD_STAT("icmp_drop_table_full", icmp_stats.drop_table_full),
+        RD_STAT("icmp_drop_send_error", icmp_stats.drop_send_error),
+        RD_STAT("icmp_drop_no_slot", icmp_stats.drop_no_slot),
+};
+
+static void publish_stats(struct relayd *rd)
+{
+	tg_stats_publish(rd->stats_region, stat_defs, sizeof(stat_defs) / sizeof(stat_defs[0]), rd);
+}
+
+static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
+{
+	publish_stats(arg);
+}
 
 /* stackd was restarted: a new link B; the flow API drops every flow of the old one. */
 static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
@@ -335,6 +394,14 @@ int main(int argc, char *argv[])
 		fatalx("cannot install signal handlers");
 	if (o.ctl_fd >= 0 && !(ctl = tg_ctl_event_new(rd.base, o.ctl_fd, on_ctl, &rd)))
 		fatalx("cannot watch the control socket");
+	if (o.stats_fd >= 0 && !(rd.stats_region = tg_stats_attach(o.stats_fd, TG_STATS_RELAYD)))
+		log_warnx("stats fd %d is not a stats file: counters are not published",
+		          o.stats_fd);
+	struct timeval stats_tv = {1, 0};
+	struct event *ev_stats = event_new(rd.base, -1, EV_PERSIST, on_stats_timer, &rd);
+
+	if (!ev_stats || event_add(ev_stats, &stats_tv) < 0)
+		fatalx("cannot set up the stats timer");
 	tg_sandbox_relayd(&o.sandbox);
 
 	tg_ctl_send_ready(o.ctl_fd);
@@ -350,6 +417,8 @@ int main(int argc, char *argv[])
 	link = rd.link;
 	tg_link_flush(link);
 	tg_ctl_event_free(ctl);
+	publish_stats(&rd);
+	event_free(ev_stats);
 	log_stats(&rd);
 	log_udp_stats(&rd);
 	log_icmp_stats(&rd);

@@ -68,12 +68,14 @@ struct relayd_icmp_stats {
 
 struct tg_link_end;
 struct tg_link_fds;
+struct tg_stats_region;
 
 struct relayd {
 	struct event_base *base;
 	struct tg_flowapi *api;
 	struct tg_link_end *link; /* link B: replaced when stackd restarts */
 	struct tg_link_fds *link_fds;
+	struct tg_stats_region *stats_region; /* NULL: counters not published */
 	struct timeval connect_timeout;
 	size_t chunk; /* bytes handed to tg_flow_send() at once: one link slot */
 	TAILQ_HEAD(relay_flows, relay_flow) flows;

@@ -125,6 +125,7 @@ static void cmdline_relayd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%u", env->cfg->udp_timeout);
 	arg(c, "--dns-timeout");
 	arg(c, "%u", env->cfg->dns_timeout);
+	arg_stats(c, env);
 }
 
 _Static_assert(TG_CHILD_TUNIO == 0 && TG_CHILD_STACKD == 1 && TG_CHILD_RELAYD == 2 &&
