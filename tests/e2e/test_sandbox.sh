@@ -272,6 +272,7 @@ check_orphans() {
 	kill -KILL "$TG_GW_PID"
 	wait "$TG_GW_PID" 2>/dev/null
 	TG_GW_PID=
+	rm -f "/run/tungate/$TG_NS_CLIENT-tg0.stats" # a killed tungate cannot remove its counters
 	for ((i = 0; i < 30; i++)); do
 		left=()
 		for p in "${pids[@]}"; do [[ -n $p ]] && running "$p" && left+=("$p"); done
