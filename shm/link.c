@@ -65,6 +65,9 @@ struct tg_link_end {
 	uint32_t epoch;
 	uint32_t slot_size;
 	uint32_t slot_count;
+	uint32_t data_count; /* ring sizes, private copies of what attach validated */
+	uint32_t free_count;
+	char name[32];
 	struct rte_ring *tx_data; /* we produce: our descriptors to the peer */
 	struct rte_ring *tx_free; /* we produce: the peer's slots handed back */
 	struct rte_ring *rx_data; /* we consume: the peer's descriptors */
@@ -78,6 +81,7 @@ struct tg_link_end {
 	uint32_t pending_len;
 	uint32_t *release; /* peer slots to hand back at the next flush */
 	uint32_t release_len;
+	bool broken; /* a ring header changed under us: the link is not used any more */
 	struct tg_link_stats stats;
 };
 
@@ -240,6 +244,33 @@ static int validate(const uint8_t *base, const struct link_hdr *h, uint64_t file
 	return 0;
 }
 
+/*
+ * rte_ring keeps its size and mask in the shared header and indexes with them on every burst.
+ * They never change after creation, so a change means a peer scribbled on them: from then on
+ * the link is not used (tungate replaces it when the peer is restarted). The check is a few
+ * loads per burst; a peer racing it between check and use is the remaining window, stated in
+ * docs/security.md.
+ */
+static bool rings_intact(struct tg_link_end *e)
+{
+	const struct rte_ring *rings[4] = {e->tx_data, e->rx_data, e->tx_free, e->rx_free};
+	const uint32_t counts[4] = {e->data_count, e->data_count, e->free_count, e->free_count};
+
+	if (e->broken)
+		return false;
+	for (int i = 0; i < 4; i++) {
+		if (rings[i]->size != counts[i] || rings[i]->mask != counts[i] - 1 ||
+		    rings[i]->capacity != counts[i] - 1) {
+			e->broken = true;
+			e->stats.bad_descs++;
+			log_warnx("link %.20s: ring header %d was overwritten: link abandoned",
+			          e->name, i);
+			return false;
+		}
+	}
+	return true;
+}
+
 static struct rte_ring *ring_at(struct tg_link_end *e, int dir, int kind)
 {
 	return (struct rte_ring *)(e->base + e->hdr->ring_off[dir][kind]);
@@ -293,6 +324,10 @@ struct tg_link_end *tg_link_attach(int memfd, int side, int bell_self, int bell_
 	e->epoch = hdr.epoch;
 	e->slot_size = hdr.slot_size;
 	e->slot_count = hdr.slot_count;
+	e->data_count = hdr.data_ring_count;
+	e->free_count = hdr.free_ring_count;
+	memcpy(e->name, hdr.name, sizeof(e->name));
+	e->name[sizeof(e->name) - 1] = '\0';
 	e->tx_data = ring_at(e, side, RING_DATA);
 	e->rx_free = ring_at(e, side, RING_FREE);
 	e->rx_data = ring_at(e, peer, RING_DATA);
@@ -355,6 +390,8 @@ static unsigned reclaim(struct tg_link_end *e)
 	uint32_t idx[TG_LINK_BURST];
 	unsigned n, got = 0;
 
+	if (!rings_intact(e))
+		return 0;
 	do {
 		n = rte_ring_sc_dequeue_burst_elem(e->rx_free, idx, sizeof(uint32_t), TG_LINK_BURST,
 		                                   NULL);
@@ -418,7 +455,7 @@ static void flush_releases(struct tg_link_end *e)
 {
 	unsigned n;
 
-	if (e->release_len == 0)
+	if (e->release_len == 0 || !rings_intact(e))
 		return;
 	/* The free ring holds every slot of the pool, so this cannot fall short. */
 	n = rte_ring_sp_enqueue_burst_elem(e->tx_free, e->release, sizeof(uint32_t), e->release_len,
@@ -432,7 +469,7 @@ static void flush_pending(struct tg_link_end *e)
 {
 	unsigned n;
 
-	if (e->pending_len == 0)
+	if (e->pending_len == 0 || !rings_intact(e))
 		return;
 	n = rte_ring_sp_enqueue_burst_elem(e->tx_data, e->pending, sizeof(struct tg_desc),
 	                                   e->pending_len, NULL);
@@ -519,6 +556,8 @@ unsigned tg_link_recv(struct tg_link_end *end, struct tg_desc *descs, unsigned m
 
 	if (max > TG_LINK_BURST)
 		max = TG_LINK_BURST;
+	if (!rings_intact(end))
+		return 0;
 	n = rte_ring_sc_dequeue_burst_elem(end->rx_data, descs, sizeof(struct tg_desc), max, NULL);
 	for (unsigned i = 0; i < n; i++) {
 		if (!desc_ok(end, &descs[i])) {
@@ -552,6 +591,8 @@ void tg_link_release(struct tg_link_end *end, uint32_t slot)
 
 bool tg_link_rx_ready(struct tg_link_end *end)
 {
+	if (!rings_intact(end))
+		return false;
 	return rte_ring_count(end->rx_data) > 0 || rte_ring_count(end->rx_free) > 0;
 }
 

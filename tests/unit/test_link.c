@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <rte_ring.h>
+
 #include "link.h"
 #include "log.h"
 #include "proto.h"
@@ -198,6 +200,28 @@ static void test_bell_rings_only_for_sleeper(void **state)
 	assert_int_equal(tg_link_stats(p->end[0])->bells_rung, 1);
 }
 
+/* The first ring (side 0's data ring) starts right after the 4 KiB header. */
+static void test_overwritten_ring_header_abandons_link(void **state)
+{
+	struct pair *p = *state;
+	struct tg_desc d;
+	uint8_t *base;
+
+	assert_int_equal(tg_link_send_copy(p->end[0], TG_MSG_PACKET, 0, 0, "a", 1), 0);
+	tg_link_flush(p->end[0]);
+	base = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd, 0);
+	assert_true(base != MAP_FAILED);
+	/* A hostile peer widens the mask so that indexes would run past the ring. */
+	((struct rte_ring *)(base + 4096))->mask = 0xffffffu;
+	assert_int_equal(tg_link_recv(p->end[1], &d, 1), 0);
+	assert_int_equal(tg_link_stats(p->end[1])->bad_descs, 1);
+	assert_false(tg_link_rx_ready(p->end[1]));
+	/* Abandoned for good: restoring the value does not bring it back. */
+	((struct rte_ring *)(base + 4096))->mask = ((struct rte_ring *)(base + 4096))->size - 1;
+	assert_int_equal(tg_link_recv(p->end[1], &d, 1), 0);
+	munmap(base, 8192);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +237,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_hello_exchange, pair_setup, pair_teardown),
 	        cmocka_unit_test_setup_teardown(test_bell_rings_only_for_sleeper, pair_setup,
 	                                        pair_teardown),
+	        cmocka_unit_test_setup_teardown(test_overwritten_ring_header_abandons_link,
+	                                        pair_setup, pair_teardown),
 	};
 
 	log_init("test_link", TG_LOG_ERR);
