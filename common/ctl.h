@@ -4,10 +4,11 @@
  * over a new link. EOF means the other end is gone.
  *
  * A child says READY once it is set up; a child that dies before that failed to start, which
- * is what tungate's restart limit counts. tungate -> child: LINK_RESET. The child's peer on that
- * link died; the child drops everything it had on the old link (its segment is discarded whole, so
- * no slot can leak and no stale descriptor can be read) and attaches to the new one, whose
- * epoch is higher.
+ * is what tungate's restart limit counts. tungate -> child: LINK_RESET, and CONFIG after a
+ * SIGHUP (log level and timeouts; every value is range-checked by the child again). The child's
+ * peer on that link died; the child drops everything it had on the old link (its segment is
+ * discarded whole, so no slot can leak and no stale descriptor can be read) and attaches to the new
+ * one, whose epoch is higher.
  */
 #ifndef TG_CTL_H
 #define TG_CTL_H
@@ -19,6 +20,7 @@
 enum tg_ctl_type {
 	TG_CTL_LINK_RESET = 1, /* tungate -> child; fds: memfd, bell_self, bell_peer */
 	TG_CTL_READY = 2,      /* child -> tungate: set up, sandboxed, serving; no fds */
+	TG_CTL_CONFIG = 3,     /* tungate -> child: settings that change live (SIGHUP) */
 };
 
 enum tg_ctl_link {
@@ -26,13 +28,24 @@ enum tg_ctl_link {
 	TG_CTL_LINK_B = 1,
 };
 
+/* What a running child can take without dropping flows; each child uses its own part. */
+struct tg_ctl_config {
+	uint32_t log_level;
+	uint32_t tcp_idle_timeout;
+	uint32_t tcp_half_close_timeout;
+	uint32_t udp_timeout;
+	uint32_t dns_timeout;
+	uint32_t connect_timeout;
+};
+
 struct tg_ctl_msg {
 	uint32_t magic;
-	uint32_t type;  /* enum tg_ctl_type */
-	uint32_t link;  /* enum tg_ctl_link */
-	uint32_t epoch; /* the new link's epoch */
+	uint32_t type;               /* enum tg_ctl_type */
+	uint32_t link;               /* LINK_RESET: enum tg_ctl_link */
+	uint32_t epoch;              /* LINK_RESET: the new link's epoch */
+	struct tg_ctl_config config; /* CONFIG */
 };
-_Static_assert(sizeof(struct tg_ctl_msg) == 16, "wire struct");
+_Static_assert(sizeof(struct tg_ctl_msg) == 40, "wire struct");
 
 #define TG_CTL_MAX_FDS 3
 

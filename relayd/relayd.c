@@ -254,6 +254,24 @@ static void on_stats_timer(evutil_socket_t fd, short what, void *arg)
 	publish_stats(arg);
 }
 
+/* SIGHUP in tungate: the log level and timeouts change live (new flows and NAT entries). */
+static void apply_config(struct relayd *rd, const struct tg_ctl_config *c, int *fds, int nfds)
+{
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (c->log_level <= TG_LOG_DEBUG)
+		log_setlevel((enum tg_log_level)c->log_level);
+	if (c->connect_timeout >= 1 && c->connect_timeout <= CONNECT_TIMEOUT_MAX)
+		rd->connect_timeout.tv_sec = (time_t)c->connect_timeout;
+	if (c->udp_timeout >= 1 && c->udp_timeout <= 86400)
+		rd->udp_timeout_ms = c->udp_timeout * 1000u;
+	if (c->dns_timeout >= 1 && c->dns_timeout <= 86400)
+		rd->dns_timeout_ms = c->dns_timeout * 1000u;
+	log_info("settings reloaded: connect timeout %lds, udp %us, dns %us",
+	         (long)rd->connect_timeout.tv_sec, rd->udp_timeout_ms / 1000,
+	         rd->dns_timeout_ms / 1000);
+}
+
 /* stackd was restarted: a new link B; the flow API drops every flow of the old one. */
 static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
 {
@@ -263,6 +281,10 @@ static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
 	if (!msg) {
 		log_info("tungate is gone: exiting");
 		event_base_loopbreak(rd->base);
+		return;
+	}
+	if (msg->type == TG_CTL_CONFIG) {
+		apply_config(rd, &msg->config, fds, nfds);
 		return;
 	}
 	if (tg_ctl_take_link(msg, fds, nfds, TG_CTL_LINK_B, rd->link_fds) < 0) {

@@ -303,11 +303,34 @@ static void reset_link_b(void)
 	stackd_flush_links();
 }
 
+/* SIGHUP in tungate: the log level and timeouts change live; out-of-range values are kept. */
+static void apply_config(const struct tg_ctl_config *c, int *fds, int nfds)
+{
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (c->log_level <= TG_LOG_DEBUG)
+		log_setlevel((enum tg_log_level)c->log_level);
+	if (c->tcp_idle_timeout >= 1 && c->tcp_idle_timeout <= 7 * 86400)
+		stackd.idle_timeout = c->tcp_idle_timeout;
+	if (c->tcp_half_close_timeout >= 1 && c->tcp_half_close_timeout <= 7 * 86400)
+		stackd.half_close_timeout = c->tcp_half_close_timeout;
+	if (c->udp_timeout >= 1 && c->udp_timeout <= 86400)
+		stackd.udp_timeout = c->udp_timeout;
+	if (c->connect_timeout >= 1 && c->connect_timeout <= 300)
+		stackd.connect_timeout = c->connect_timeout;
+	log_info("settings reloaded: idle timeout %us, half-close timeout %us", stackd.idle_timeout,
+	         stackd.half_close_timeout);
+}
+
 static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
 {
 	if (!msg) {
 		log_info("tungate is gone: exiting");
 		event_base_loopbreak(stackd.base);
+		return;
+	}
+	if (msg->type == TG_CTL_CONFIG) {
+		apply_config(&msg->config, fds, nfds);
 		return;
 	}
 	if (msg->link == TG_CTL_LINK_A) {

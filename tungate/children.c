@@ -180,6 +180,7 @@ void tg_children_init(struct tg_children *kids, const char *dir)
 
 		k->name = child_names[i];
 		k->ctl = -1;
+		k->kids = kids;
 		if (snprintf(k->path, sizeof(k->path), "%s/%s", dir, k->name) >=
 		    (int)sizeof(k->path))
 			fatalx("libexec dir %s: path too long", dir);
@@ -201,6 +202,8 @@ static void on_child_ctl(evutil_socket_t fd, short what, void *arg)
 		if (m.type == TG_CTL_READY) {
 			k->ready = true;
 			log_debug("%s (pid %d) is ready", k->name, (int)k->pid);
+			if (k->kids->on_ready)
+				k->kids->on_ready(k, k->kids->ready_arg);
 		} else {
 			log_warnx("%s: unexpected control message %u", k->name, m.type);
 		}
@@ -260,6 +263,27 @@ void tg_children_reaped(struct tg_child *k)
 	if (k->ctl >= 0)
 		close(k->ctl);
 	k->ctl = -1;
+}
+
+void tg_children_send_config(struct tg_children *kids, const struct tg_config *cfg)
+{
+	struct tg_ctl_msg m = {
+	        .magic = TG_CTL_MAGIC,
+	        .type = TG_CTL_CONFIG,
+	        .config = {.log_level = cfg->log_level,
+	                   .tcp_idle_timeout = cfg->tcp_idle_timeout,
+	                   .tcp_half_close_timeout = cfg->tcp_half_close_timeout,
+	                   .udp_timeout = cfg->udp_timeout,
+	                   .dns_timeout = cfg->dns_timeout,
+	                   .connect_timeout = cfg->connect_timeout},
+	};
+
+	for (int i = 0; i < TG_NCHILD; i++) {
+		struct tg_child *k = &kids->child[i];
+
+		if (k->pid > 0 && k->ctl >= 0 && tg_ctl_send(k->ctl, &m, NULL, 0) < 0)
+			log_warn("%s: cannot send the new settings", k->name);
+	}
 }
 
 int tg_children_send_link(struct tg_child *k, unsigned which, const struct tg_shm_link *link,

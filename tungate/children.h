@@ -18,7 +18,10 @@ struct event;
 
 enum tg_child_id { TG_CHILD_TUNIO, TG_CHILD_STACKD, TG_CHILD_RELAYD, TG_NCHILD };
 
+struct tg_children;
+
 struct tg_child {
+	struct tg_children *kids;
 	const char *name;
 	char path[PATH_MAX];
 	pid_t pid; /* 0 when not running */
@@ -41,7 +44,9 @@ struct tg_child_env {
 
 struct tg_children {
 	struct tg_child child[TG_NCHILD];
-	struct event_base *base; /* for the control sockets' events */
+	struct event_base *base;                         /* for the control sockets' events */
+	void (*on_ready)(struct tg_child *k, void *arg); /* a child said READY */
+	void *ready_arg;
 };
 
 /* Finds the binaries in dir; fatal if one is missing or not executable. */
@@ -54,6 +59,9 @@ int tg_children_start_one(struct tg_children *kids, enum tg_child_id id,
                           const struct tg_child_env *env);
 /* Forgets a dead child: closes its control socket. */
 void tg_children_reaped(struct tg_child *k);
+/* Sends the live settings of cfg to every running child (after a reload). */
+void tg_children_send_config(struct tg_children *kids, const struct tg_config *cfg);
+
 /* Hands a running child the renewed link `which` (TG_CTL_LINK_A/B) for its side. */
 int tg_children_send_link(struct tg_child *k, unsigned which, const struct tg_shm_link *link,
                           int side);

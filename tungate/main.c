@@ -25,6 +25,7 @@
 #include "links.h"
 #include "log.h"
 #include "privsep.h"
+#include "service.h"
 #include "spawn.h"
 #include "stats.h"
 #include "tun.h"
@@ -121,6 +122,9 @@ struct tungate {
 		enum tg_child_id id;
 	} restart_arg[TG_NCHILD];
 	struct tg_child_env env;
+	const struct cli *cli;
+	struct event *ev_hup;
+	bool announced_ready;
 	bool stopping;
 	bool killed; /* SIGKILL was sent: the next deadline gives up */
 	int exit_code;
@@ -265,32 +269,32 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 	}
 }
 
-/* Defaults, then the file, then the flags. Any error: a message and exit 2. */
-static void config_build(struct tg_config *cfg, const struct cli *cli)
+/* Defaults, then the file, then the flags. Returns 0, or -1 with the reason in err. */
+static int config_try(struct tg_config *cfg, const struct cli *cli, char *err, size_t errlen)
 {
-	char err[512];
+	char why[512];
 
 	tg_config_defaults(cfg);
-	if (cli->config_path && tg_config_load_file(cfg, cli->config_path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tungate: %s\n", err);
-		exit(2);
-	}
+	if (cli->config_path && tg_config_load_file(cfg, cli->config_path, err, errlen) < 0)
+		return -1;
 	for (size_t i = 0; i < cli->noverrides; i++) {
 		const struct override *o = &cli->overrides[i];
 
-		if (tg_config_set(cfg, o->fk->section, o->fk->key, o->value, err, sizeof(err)) <
+		if (tg_config_set(cfg, o->fk->section, o->fk->key, o->value, why, sizeof(why)) <
 		    0) {
-			fprintf(stderr, "tungate: %s: %s\n", o->fk->flag, err);
-			exit(2);
+			snprintf(err, errlen, "%s: %s", o->fk->flag, why);
+			return -1;
 		}
 	}
-	if (cli->test_forbidden &&
-	    tg_privsep_set_test(cfg, cli->test_forbidden, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tungate: --test-forbidden: %s\n", err);
-		exit(2);
-	}
-	/* Users are looked up once, here: a missing one is a configuration error too. */
-	if (!cli->stats && tg_privsep_resolve(cfg, err, sizeof(err)) < 0) {
+	return 0;
+}
+
+/* At start any error is fatal: a message and exit 2. */
+static void config_build(struct tg_config *cfg, const struct cli *cli)
+{
+	char err[600];
+
+	if (config_try(cfg, cli, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tungate: %s\n", err);
 		exit(2);
 	}
@@ -326,6 +330,7 @@ static void stop(struct tungate *tg, int exit_code)
 		return;
 	tg->stopping = true;
 	tg->exit_code = exit_code;
+	tg_service_stopping();
 	if (tg_children_signal(&tg->kids, SIGTERM) == 0) {
 		event_base_loopbreak(tg->base);
 		return;
@@ -484,6 +489,64 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	stop(tg, 0);
 }
 
+/* Settings a running gateway takes over without dropping a flow. */
+static void copy_live_settings(struct tg_config *to, const struct tg_config *from)
+{
+	to->log_level = from->log_level;
+	to->tcp_idle_timeout = from->tcp_idle_timeout;
+	to->tcp_half_close_timeout = from->tcp_half_close_timeout;
+	to->udp_timeout = from->udp_timeout;
+	to->dns_timeout = from->dns_timeout;
+	to->connect_timeout = from->connect_timeout;
+}
+
+/*
+ * SIGHUP: read the configuration again. The log level and the timeouts change at once, in
+ * tungate and in every child; anything else (the device, the users, limits) needs a restart,
+ * which is said, and the running values stay. A configuration with errors changes nothing.
+ */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct tungate *tg = arg;
+	struct tg_config fresh, rest;
+	char err[600];
+
+	tg_service_reloading();
+	if (config_try(&fresh, tg->cli, err, sizeof(err)) < 0) {
+		log_warnx("SIGHUP: %s: configuration not reloaded", err);
+		tg_service_ready("reload failed: running on the previous configuration");
+		return;
+	}
+	rest = fresh;
+	copy_live_settings(&rest, &tg->cfg);
+	if (memcmp(&rest, &tg->cfg, sizeof(rest)) != 0)
+		log_warnx("SIGHUP: keys other than log.level and the timeouts changed: they take "
+		          "effect at the next restart of tungate");
+	copy_live_settings(&tg->cfg, &fresh);
+	log_setlevel(tg->cfg.log_level);
+	tg_children_send_config(&tg->kids, &tg->cfg);
+	log_info("SIGHUP: log level and timeouts reloaded");
+	tg_service_ready("running; configuration reloaded");
+}
+
+/* Ready for systemd once all three children are; again after each restart, as status. */
+static void on_child_ready(struct tg_child *k, void *arg)
+{
+	struct tungate *tg = arg;
+	char status[128];
+
+	for (int i = 0; i < TG_NCHILD; i++)
+		if (!tg->kids.child[i].ready)
+			return;
+	snprintf(status, sizeof(status), "relaying on %s", tg->ifname);
+	if (!tg->announced_ready) {
+		tg->announced_ready = true;
+		tg_service_ready(status);
+	} else {
+		tg_service_status(status);
+	}
+}
+
 static void events_setup(struct tungate *tg)
 {
 	tg->base = event_base_new();
@@ -493,6 +556,9 @@ static void events_setup(struct tungate *tg)
 	tg->ev_int = evsignal_new(tg->base, SIGINT, on_stop_signal, tg);
 	tg->ev_term = evsignal_new(tg->base, SIGTERM, on_stop_signal, tg);
 	tg->ev_deadline = evtimer_new(tg->base, on_deadline, tg);
+	tg->ev_hup = evsignal_new(tg->base, SIGHUP, on_hup, tg);
+	if (!tg->ev_hup || evsignal_add(tg->ev_hup, NULL) < 0)
+		fatalx("cannot set up the event loop");
 	for (int i = 0; i < TG_NCHILD; i++) {
 		tg->restart_arg[i] = (struct restart_arg){tg, (enum tg_child_id)i};
 		tg->ev_restart[i] = evtimer_new(tg->base, on_restart, &tg->restart_arg[i]);
@@ -511,6 +577,7 @@ static void events_free(struct tungate *tg)
 	event_free(tg->ev_int);
 	event_free(tg->ev_term);
 	event_free(tg->ev_deadline);
+	event_free(tg->ev_hup);
 	for (int i = 0; i < TG_NCHILD; i++)
 		event_free(tg->ev_restart[i]);
 	event_base_free(tg->base);
@@ -586,8 +653,12 @@ int main(int argc, char **argv)
 
 	tg.tun_fd = tg_tun_open(&tg.cfg, tg.ifname);
 	tg_links_create(&tg.link_a, &tg.link_b, tg.cfg.mtu);
+	tg.cli = &cli;
 	events_setup(&tg);
 	tg.kids.base = tg.base;
+	tg.kids.on_ready = on_child_ready;
+	tg.kids.ready_arg = &tg;
+	tg_service_init(tg.base);
 
 	stats_fd = stats_open(&tg.cfg, stats_path, sizeof(stats_path));
 	/* Everything that needed privilege exists now: keep only what (re)starting needs. */
@@ -602,6 +673,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < TG_NCHILD; i++)
 		tg_children_reaped(&tg.kids.child[i]); /* all are gone: frees their events */
+	tg_service_free();
 	events_free(&tg);
 	tg_links_close(&tg.link_a);
 	tg_links_close(&tg.link_b);

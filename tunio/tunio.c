@@ -252,6 +252,13 @@ static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
 		event_base_loopbreak(t->base);
 		return;
 	}
+	if (msg->type == TG_CTL_CONFIG) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (msg->config.log_level <= TG_LOG_DEBUG)
+			log_setlevel((enum tg_log_level)msg->config.log_level);
+		return;
+	}
 	if (tg_ctl_take_link(msg, fds, nfds, TG_CTL_LINK_A, t->fds) < 0) {
 		log_warnx("control: unexpected message type %u for link %u", msg->type, msg->link);
 		return;
