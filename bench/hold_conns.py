@@ -7,12 +7,14 @@ connections" benchmarks. Standard library only; every mode is bounded in time.
       Writes {"accepted": N, "open": N, "t": ...} to FILE (atomically) whenever the count
       changes, at most every 0.1 s. Stops after --duration seconds or on SIGTERM/SIGINT.
 
-  hold_conns.py hold --connect ADDR:PORT --count N [--parallel K] [--timeout S]
+  hold_conns.py hold --connect ADDR:PORT --count N [--parallel K] [--retries R] [--timeout S]
                      [--hold S] [--ready FILE]
-      Open N connections, at most K handshakes in flight at once, giving up on what is not
-      established after --timeout seconds. Then writes {"established": ..., "failed": ...,
-      "seconds": ...} to FILE and holds the connections until --hold seconds have passed or
-      SIGTERM/SIGINT arrives; then closes them all and exits 0 (1 if none was established).
+      Open N connections, at most K handshakes in flight at once; a failed attempt is replaced
+      by a new one (at most R*N extra attempts), and what is not established after --timeout
+      seconds is given up. Then writes {"established": ..., "failed": ..., "errors": {...},
+      "seconds": ...} to FILE and holds the connections (counting "dropped_later" when the peer
+      closes or resets one) until --hold seconds have passed or SIGTERM/SIGINT arrives; then
+      closes them all and exits 0 (1 if none was established).
 
 Both raise RLIMIT_NOFILE to the hard limit; the caller raises the hard limit (ulimit -n).
 """
@@ -108,6 +110,16 @@ def serve(args):
     return 0
 
 
+def drained(s):
+    """Read what a held connection received; False once it is closed or reset."""
+    try:
+        return bool(s.recv(4096))
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        return False
+
+
 def hold(args):
     limit = raise_nofile(args.count + 1024)
     if limit < args.count + 64:
@@ -116,53 +128,84 @@ def hold(args):
     host, port = args.connect.rsplit(":", 1)
     dst = (host, int(port))
     sel = selectors.EpollSelector()
-    established = []
+    established = set()
     failed = 0
     errors = {}
     pending = 0
-    started = 0
+    attempts = 0
+    max_attempts = args.count * (1 + args.retries)
+
+    def count_error(name):
+        nonlocal failed
+        failed += 1
+        errors[name] = errors.get(name, 0) + 1
+
     t0 = time.monotonic()
     deadline = t0 + args.timeout
-    while not stop and (started < args.count or pending) and time.monotonic() < deadline:
-        while started < args.count and pending < args.parallel:
+    # A connection that fails is replaced by a new attempt (up to --retries times the count),
+    # so that N connections are open when the gateway resets some under the burst; every
+    # failure is counted and reported.
+    while not stop and len(established) < args.count and time.monotonic() < deadline:
+        while (len(established) + pending < args.count and pending < args.parallel
+               and attempts < max_attempts):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setblocking(False)
-            started += 1
+            attempts += 1
             rc = s.connect_ex(dst)
             if rc in (0, errno.EINPROGRESS):
-                sel.register(s, selectors.EVENT_WRITE)
+                sel.register(s, selectors.EVENT_WRITE, "connecting")
                 pending += 1
             else:
-                failed += 1
-                errors[errno.errorcode.get(rc, str(rc))] = errors.get(errno.errorcode.get(rc, str(rc)), 0) + 1
+                count_error(errno.errorcode.get(rc, str(rc)))
                 s.close()
+        if not pending:
+            break
         for key, _ in sel.select(timeout=0.05):
             s = key.fileobj
+            if key.data == "open":  # an established one closed or reset by the other side
+                if not drained(s):
+                    sel.unregister(s)
+                    established.discard(s)
+                    s.close()
+                    count_error("reset_after_established")
+                continue
             sel.unregister(s)
             pending -= 1
             rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if rc == 0:
-                established.append(s)
+                established.add(s)
+                sel.register(s, selectors.EVENT_READ, "open")
             else:
-                failed += 1
-                name = errno.errorcode.get(rc, str(rc))
-                errors[name] = errors.get(name, 0) + 1
+                count_error(errno.errorcode.get(rc, str(rc)))
                 s.close()
     # whatever is still in flight at the deadline counts as failed
     for key in list(sel.get_map().values()):
-        sel.unregister(key.fileobj)
-        key.fileobj.close()
-        failed += 1
-        errors["timeout"] = errors.get("timeout", 0) + 1
+        if key.data == "connecting":
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+            count_error("timeout")
     elapsed = time.monotonic() - t0
-    write_json(args.ready, {"requested": args.count, "established": len(established),
-                            "failed": failed, "errors": errors, "seconds": round(elapsed, 3)})
+    report = {"requested": args.count, "established": len(established), "attempts": attempts,
+              "parallel": args.parallel,
+              "failed": failed, "errors": errors, "seconds": round(elapsed, 3), "dropped_later": 0}
+    write_json(args.ready, report)
+    # Hold. A connection that the other side closes or resets while held is counted as dropped.
     end = time.monotonic() + args.hold
+    dropped = 0
     while not stop and time.monotonic() < end:
-        time.sleep(0.1)
+        for key, _ in sel.select(timeout=0.1):
+            s = key.fileobj
+            if not drained(s):
+                sel.unregister(s)
+                established.discard(s)
+                s.close()
+                dropped += 1
+        if dropped != report["dropped_later"]:
+            report["dropped_later"] = dropped
+            write_json(args.ready, report)
     for s in established:
         s.close()
-    return 0 if established else 1
+    return 0 if report["established"] else 1
 
 
 def main():
@@ -177,6 +220,7 @@ def main():
     ph.add_argument("--connect", required=True)
     ph.add_argument("--count", type=int, required=True)
     ph.add_argument("--parallel", type=int, default=256)
+    ph.add_argument("--retries", type=int, default=1, help="extra attempts, as a multiple of --count")
     ph.add_argument("--timeout", type=float, default=60)
     ph.add_argument("--hold", type=float, default=300)
     ph.add_argument("--ready")

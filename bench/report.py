@@ -363,6 +363,11 @@ def build(recs, meta):
         one(idle["pss_kb"] / 1024 if idle and idle["pss_kb"] is not None else None), kind="abs",
         target="≤ 8 MiB", goal=lambda v: v <= 8, tmiss=tg_missing(1500, "mem"), higher_better=False,
         note=f"RSS sum {idle['rss_kb'] / 1024:.1f} MiB" if idle and idle["rss_kb"] is not None else "")
+    al = mem_rows.get("after_load")
+    add("mem_after_load", "Memory after the load tests, no connections open, PSS of the three", "MiB", None,
+        one(al["pss_kb"] / 1024 if al and al["pss_kb"] is not None else None), kind="abs",
+        tmiss=tg_missing(1500, "mem"), higher_better=False,
+        note=f"RSS sum {al['rss_kb'] / 1024:.1f} MiB" if al and al["rss_kb"] is not None else "")
     for stage, target in (("small", None), ("large", 8192)):
         r = mem_rows.get(stage)
         per = None
@@ -401,7 +406,23 @@ def build(recs, meta):
             if rs:
                 cpu_split[f"tcp_1_{dirn}_{mtu}"] = {n: statistics.median([cpu_s_per_gb(r, (n,)) or 0 for r in rs])
                                                     for n in ("tunio", "stackd", "relayd")}
-    return figs, {"memory": mem_rows, "held_connections": hold_info, "cpu_split_s_per_gb": cpu_split,
+    ctxsw = {}
+    for mtu in (1500, large):
+        for dirn in ("up", "down"):
+            rs = d.ok("tungate", mtu, f"tcp_1_{dirn}")
+            if rs:
+                ctxsw[f"tcp_1_{dirn}_{mtu}"] = {n: statistics.median([r.get(f"ctxsw_{n}", 0) / (r["bytes"] / 1e6)
+                                                                      for r in rs if r.get("bytes")])
+                                                for n in ("tunio", "stackd", "relayd")}
+    bg = [r for r in recs if r.get("test") == "background"]
+    counters = {}
+    for r in recs:
+        if r.get("test") == "stats" and r.get("ok"):
+            counters[f"{r.get('phase')} mtu {r.get('mtu')} {r.get('stage')}"] = {
+                k: v for k, v in r.items() if k not in ("phase", "mtu", "test", "stage", "time", "ok")}
+    return figs, {"background": [{k: r.get(k) for k in ("phase", "mtu", "busy_pct", "loadavg", "other_netns")}
+                                 for r in bg],
+                  "tungate_counters": counters, "ctxsw_per_mb": ctxsw, "memory": mem_rows, "held_connections": hold_info, "cpu_split_s_per_gb": cpu_split,
                   "udp_supported": udp_supported}
 
 
@@ -421,9 +442,22 @@ def markdown(figs, extra, meta):
     lines.append("")
     lines.append(f"Machine: {m.get('nproc')} × {m.get('cpu_model')}, {m.get('memory')}, kernel {m.get('kernel')}, {m.get('os')}. "
                  f"Commit {meta.get('git', '?')}. Mode: {mode}. TCP runs {meta.get('t_tcp')} s, UDP {meta.get('t_udp')} s, "
-                 f"wrk {meta.get('t_wrk')} s. Large MTU: {meta.get('large_mtu')}. Run time {meta.get('runtime_s', '?')} s"
+                 f"wrk {meta.get('t_wrk')} s (request/response: {meta.get('reps_rr')} runs of {meta.get('t_rr')} s). Large MTU: {meta.get('large_mtu')} (tungate built with lwIP TCP_MSS {meta.get('jumbo_tcp_mss')} for it). Run time {meta.get('runtime_s', '?')} s"
                  f"{', ' + str(meta.get('errors')) + ' measurement error(s)' if meta.get('errors') else ''}.")
     lines.append("")
+    bg = extra.get("background", [])
+    busy = [b["busy_pct"] for b in bg if isinstance(b.get("busy_pct"), (int, float))]
+    if busy:
+        busy = [b["busy_pct"] for b in bg if isinstance(b.get("busy_pct"), (int, float))]
+        others = max([b.get("other_netns") or 0 for b in bg] or [0])
+        line = (f"Background load (CPU busy in 1 s of idle before each phase): {min(busy):.0f}–{max(busy):.0f} %"
+                f", load average up to {max(float(b.get('loadavg') or 0) for b in bg):.1f}"
+                f"{f', {others} network namespaces of other tests present' if others else ''}.")
+        if max(busy) > 10:
+            line += (" **WARNING: the machine was busy with other work during this run; the figures are"
+                     " unreliable. Run it again on a quiet machine.**")
+        lines.append(line)
+        lines.append("")
     lines.append("| Figure | Kernel path | tungate | tungate vs kernel | Target | Status |")
     lines.append("|---|---|---|---|---|---|")
     for f in figs:
@@ -456,6 +490,29 @@ def markdown(figs, extra, meta):
         lines.append("CPU s/GB per process (tungate, 1 stream): " + "; ".join(
             f"{k}: " + ", ".join(f"{n} {v:.2f}" for n, v in s.items()) for k, s in split.items()) + ".")
         lines.append("")
+    cs = extra.get("ctxsw_per_mb", {})
+    if cs:
+        lines.append("Context switches per MB moved (tungate, 1 stream): " + "; ".join(
+            f"{k}: " + ", ".join(f"{n} {v:.1f}" for n, v in s.items()) for k, s in cs.items()) + ".")
+        lines.append("")
+    ctr = extra.get("tungate_counters", {})
+    interesting = re.compile(r"refus|drop|reset|bad|fail|error|full|shed|reject|overflow|limit", re.I)
+    ctxt = []
+    for stage, c in ctr.items():
+        flat = {}
+
+        def walk(prefix, v):
+            if isinstance(v, dict):
+                for k2, v2 in v.items():
+                    walk(f"{prefix}.{k2}" if prefix else k2, v2)
+            elif isinstance(v, (int, float)) and v and interesting.search(prefix):
+                flat[prefix] = v
+        walk("", c)
+        if flat:
+            ctxt.append(f"{stage}: " + ", ".join(f"{k} {v}" for k, v in sorted(flat.items())[:12]))
+    if ctxt:
+        lines.append("tungate counters (non-zero drops/refusals/errors, `tungate stats`): " + "; ".join(ctxt) + ".")
+        lines.append("")
     held = extra.get("held_connections", {})
     txt = []
     for ph, hs in held.items():
@@ -469,54 +526,97 @@ def markdown(figs, extra, meta):
     return "\n".join(lines) + "\n"
 
 
-def chart(figs, meta, out_png, workdir):
+def chart(figs, meta, out_png, workdir, busy_warning=False):
+    """Two panels: tungate/kernel ratios (higher is better, with the minimum targets), and the
+    figures whose target is a limit, as a share of that limit (at most 1.0 meets it)."""
+    short = {"cps": "conn/s\\n64 conns", "udp_max": "UDP -b 0\\ngoodput", "rr_rps": "req/s\\n1 conn",
+             "bulk_alone": "bulk\\nalone", "bulk_with_idle": "bulk with\\nidle conns"}
     rows = []
     for f in figs:
-        if "ratio" not in f or not f.get("higher_better", True):
+        if "ratio" not in f or not f.get("higher_better", True) or f["id"].startswith("bulk"):
             continue
         thr = None
-        if f.get("target", "") and f["target"].startswith("≥"):
+        if (f.get("target") or "").startswith("≥"):
             thr = float(re.findall(r"[\d.]+", f["target"])[0])
-        label = (f["label"].replace("TCP ", "").replace(" stream", "s").replace("streams", "s")
-                 .replace(", MTU ", "\\n").replace("upload", "up").replace("download", "down"))
-        label = {"cps": "conn/s", "udp_max": "UDP -b 0\\ngoodput", "rr_rps": "req/s\\n1 conn",
-                 "bulk_alone": "bulk\\nalone", "bulk_with_idle": "bulk with\\nidle conns"}.get(f["id"], label)
+        m = re.match(r"TCP (\d+) streams? (upload|download), MTU (\d+)", f["label"])
+        label = (f"TCP {m.group(1)}x {'up' if m.group(2) == 'upload' else 'down'}\\n{m.group(3)}" if m
+                 else short.get(f["id"], f["id"]))
         rows.append((label, f["ratio"], thr))
-    if not rows:
+    limits = []
+    for f in figs:
+        t, tgt = f.get("tungate"), f.get("target") or ""
+        if not t or not tgt.startswith(("≤", "<", "added")):
+            continue
+        lim = float(re.findall(r"[\d.]+", tgt)[0])
+        val = f.get("delta") if f["kind"] == "delta" else t["median"]
+        if val is None:
+            continue
+        if "KiB" in tgt:
+            lim *= 1024
+        if f["id"] == "bulk_cost":
+            val = max(val, 0)
+        name = {"cpu_tg_up_1500": "CPU s/GB\\n1x up", "cpu_tg_down_1500": "CPU s/GB\\n1x down",
+                "rr_p50": "added p50\\nlatency", "udp_200m_loss": "UDP 200M\\nloss",
+                "mem_idle_pss": "idle\\nmemory", "mem_large_per_conn": "memory\\nper conn",
+                "bulk_cost": "bulk flow\\ncost"}.get(f["id"], f["id"])
+        limits.append((name, val / lim))
+    if not rows and not limits:
         return False
-    data = os.path.join(workdir, "chart.dat")
-    with open(data, "w") as fh:
+    d1 = os.path.join(workdir, "chart-ratio.dat")
+    d2 = os.path.join(workdir, "chart-limit.dat")
+    with open(d1, "w") as fh:
         for i, (label, ratio, thr) in enumerate(rows):
             fh.write(f'{i} "{label}" {ratio:.4f} {thr if thr is not None else "NaN"}\n')
-    ymax = max(1.15, max(r[1] for r in rows) * 1.15)
-    mode = "quick run" if meta.get("quick") else f"median of {meta.get('reps')} runs"
+    with open(d2, "w") as fh:
+        for i, (label, share) in enumerate(limits):
+            fh.write(f'{i} "{label}" {share:.4f}\n')
+    y1 = max([1.15] + [r[1] * 1.15 for r in rows])
+    y2 = max([1.3] + [r[1] * 1.15 for r in limits])
+    mode = "quick run (1 run per figure)" if meta.get("quick") else f"median of {meta.get('reps')} runs"
     m = meta.get("machine", {})
+    n1, n2 = max(len(rows), 1), max(len(limits), 1)
+    warn = "\\nWARNING: the machine was busy with other work during this run (see latest.md)" if busy_warning else ""
     script = f"""
-set terminal pngcairo size 1400,720 font "DejaVu Sans,11"
+set terminal pngcairo size 1600,760 font "DejaVu Sans,11"
 set output "{out_png}"
-set title "tungate vs the kernel path (ratio, 1.0 = as fast as the kernel; higher is better)\\n{{/*0.8 {mode}, {m.get('nproc')} cores, {m.get('cpu_model')}, kernel {m.get('kernel')}, {meta.get('started', '')}}}"
+set multiplot title "tungate benchmark: {mode}, {m.get('nproc')} cores {m.get('cpu_model')}, kernel {m.get('kernel')}, {meta.get('started', '')}, commit {meta.get('git', '?')}{warn}" font ",12"
 set style fill solid 0.8 border -1
 set boxwidth 0.6
-set yrange [0:{ymax:.2f}]
-set xrange [-0.6:{len(rows) - 0.4}]
-set ylabel "tungate / kernel path"
 set grid ytics
-set key top right
 set xtics nomirror font ",10"
-set arrow from -0.6,1 to {len(rows) - 0.4},1 nohead lc rgb "#444444" dt 2
-plot "{data}" using 1:3:xtic(2) with boxes lc rgb "#4878a8" title "tungate / kernel", \\
+set bmargin 5
+set tmargin 4
+set key top left
+set size 0.62,0.95
+set origin 0,0
+set title "tungate / kernel path (1.0 = as fast as the kernel; higher is better)"
+set yrange [0:{y1:.2f}]
+set xrange [-0.6:{n1 - 0.4}]
+set ylabel "ratio"
+set arrow 1 from -0.6,1 to {n1 - 0.4},1 nohead lc rgb "#444444" dt 2
+plot "{d1}" using 1:3:xtic(2) with boxes lc rgb "#4878a8" title "tungate / kernel", \\
      "" using 1:3:(sprintf("%.2f", $3)) with labels offset 0,0.8 notitle, \\
-     "" using 1:4 with points pt 9 ps 2.2 lc rgb "#c03030" title "target (minimum)"
+     "" using 1:4 with points pt 9 ps 2.2 lc rgb "#c03030" title "target (minimum ratio)"
+unset arrow 1
+set size 0.38,0.95
+set origin 0.62,0
+set title "tungate figure / its limit (at most 1.0 meets the target)"
+set yrange [0:{y2:.2f}]
+set xrange [-0.6:{n2 - 0.4}]
+set ylabel "share of the limit"
+set arrow 2 from -0.6,1 to {n2 - 0.4},1 nohead lc rgb "#c03030" dt 2 lw 1.5
+plot "{d2}" using 1:3:xtic(2) with boxes lc rgb "#8a6bb0" notitle, \\
+     "" using 1:3:(sprintf("%.2f", $3)) with labels offset 0,0.8 notitle
+unset multiplot
 """
     try:
         p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as e:
         print(f"report: gnuplot failed: {e}", file=sys.stderr)
         return False
-    if p.returncode != 0:
-        print(f"report: gnuplot failed: {p.stderr}", file=sys.stderr)
-        return False
-    return True
+    if p.returncode != 0 or p.stderr.strip():
+        print(f"report: gnuplot: {p.stderr}", file=sys.stderr)
+    return p.returncode == 0
 
 
 def cmd_report(raw, meta_path, outdir):
@@ -531,7 +631,9 @@ def cmd_report(raw, meta_path, outdir):
         json.dump({"meta": meta, "figures": figs, "details": extra, "raw": recs}, fh, indent=1)
     with open(os.path.join(outdir, "latest.md"), "w") as fh:
         fh.write(md)
-    ok = chart(figs, meta, os.path.join(outdir, "latest.png"), os.path.dirname(os.path.abspath(raw)))
+    busy = [b.get("busy_pct") for b in extra.get("background", []) if isinstance(b.get("busy_pct"), (int, float))]
+    ok = chart(figs, meta, os.path.join(outdir, "latest.png"), os.path.dirname(os.path.abspath(raw)),
+               busy_warning=bool(busy) and max(busy) > 10)
     sys.stdout.write(md)
     print(f"results: {outdir}/latest.json, latest.md" + (", latest.png" if ok else " (no chart)"))
     return 0

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016,SC2046 # bash -c scripts expand in the inner shell; record's fields split on purpose
+# shellcheck disable=SC2016,SC2046,SC2119 # bash -c scripts expand in the inner shell; record's fields split on purpose
 # tungate's benchmark: every figure measured through tungate and over the kernel's own path in
 # the same run, reported as a ratio to the kernel path, beside its target (docs/benchmarks.md).
 #
 #   sudo bench/run.sh [--quick] [--bin-dir DIR] [--kernel-only] [--profile] [--no-deps]
 #
 #   --quick        1 run per figure, short durations (development; under 2 minutes)
-#   --bin-dir DIR  use the tungate binaries in DIR instead of building build-bench/
+#   --rev REV      build and measure git revision REV (e.g. HEAD) instead of the working tree
+#   --bin-dir DIR  use the tungate binaries in DIR instead of building them under build-bench/
+#   --bin-dir-jumbo DIR  binaries for the large MTU (built with -DTG_TCP_MSS=65480); default:
+#                  --bin-dir's, whose lwIP then still announces MSS 1460
 #   --kernel-only  measure only the kernel path (tungate figures are reported as not run)
-#   --profile      also record a perf profile of stackd and relayd during a 1-stream upload
-#                  (bench/results/profile.txt; needs linux-perf)
+#   --profile      also record a perf profile of tunio, stackd and relayd during a 1-stream
+#                  upload (bench/results/profile-mtuN.txt; needs linux-perf)
 #   --no-deps      do not run bench/deps.sh (apt) first
 #   --conns N      idle connections for the memory and "bulk among idle" figures (10000)
+#   --only LIST    development: only these groups, comma-separated: conns,tcp,udp,http
+#   --wait-quiet S wait up to S seconds for the machine to be idle (< 10 % CPU busy) first
 #
 # Topology: tests/e2e/lib.sh's three namespaces (client, gateway, server; 198.18.0.0/15 only,
 # no route outside). Kernel path: client -veth- gateway (ip_forward) -veth- server. tungate:
@@ -27,18 +32,22 @@ set -uo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 OUT=$BENCH_DIR/results
-QUICK=0 BIN_DIR='' KERNEL_ONLY=0 PROFILE=0 DEPS=1 CONNS=10000 SMALL_CONNS=1000
+WAIT_QUIET=0 ONLY=,conns,tcp,udp,http, REV='' BIN_DIR_JUMBO='' QUICK=0 BIN_DIR='' KERNEL_ONLY=0 PROFILE=0 DEPS=1 CONNS=10000 SMALL_CONNS=1000
 LARGE_MTUS=(65520 9000)
 
-usage() { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--bin-dir) BIN_DIR=$(cd "$2" && pwd) || exit 1; shift ;;
+	--bin-dir-jumbo) BIN_DIR_JUMBO=$(cd "$2" && pwd) || exit 1; shift ;;
+	--rev) REV=$2; shift ;;
 	--kernel-only) KERNEL_ONLY=1 ;;
 	--profile) PROFILE=1 ;;
 	--no-deps) DEPS=0 ;;
 	--conns) CONNS=$2; shift ;;
+	--only) ONLY=,$2,; shift ;;
+	--wait-quiet) WAIT_QUIET=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench/run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -61,10 +70,11 @@ for t in iperf3 wrk nginx gnuplot python3 ip timeout; do
 done
 
 if ((QUICK)); then
-	REPS=1 T_TCP=1 T_UDP=1 T_WRK=1
+	REPS=1 T_TCP=1 T_UDP=1 T_WRK=1 REPS_RR=1 T_RR=1
 	export TG_E2E_DEADLINE=${TG_E2E_DEADLINE:-420}
 else
-	REPS=3 T_TCP=3 T_UDP=3 T_WRK=4
+	# request/response latency is the noisiest figure on a small VM: more, shorter runs
+	REPS=3 T_TCP=3 T_UDP=3 T_WRK=4 REPS_RR=5 T_RR=3
 	export TG_E2E_DEADLINE=${TG_E2E_DEADLINE:-1500}
 fi
 PY=python3
@@ -72,6 +82,7 @@ REPORT=$BENCH_DIR/report.py
 HOLD=$BENCH_DIR/hold_conns.py
 IPERF_TCP_PORT=5201 IPERF_UDP_PORT=5202 HTTP_PORT=8080 HOLD_PORT=9100
 CLK_TCK=$(getconf CLK_TCK)
+HOLD_PARALLEL=${BENCH_HOLD_PARALLEL:-256} # connection handshakes in flight at once
 MAX_FLOWS=$((CONNS + 6000))
 RUN_T0=$SECONDS
 ERRORS=0
@@ -90,18 +101,71 @@ bench_error() {
 }
 
 # ---- build -----------------------------------------------------------------------------------
+# Two builds: the default one (lwIP TCP_MSS 1460) for MTU 1500, and a jumbo one with
+# -DTG_TCP_MSS=<largest MTU - 40> for the large MTU: lwIP's TCP_MSS is fixed at build time,
+# so --mtu alone would leave lwIP announcing 1460 on a 65520-byte TUN. (lwIP lowers its MSS to
+# the netif MTU per connection, so the jumbo build is right for every large MTU tried.)
+# Working tree: build-bench/tree{,-jumbo}. --rev REV: `git archive REV` into
+# build-bench/rev-src, built anew into build-bench/rev{,-jumbo}.
+JUMBO_MSS=$((LARGE_MTUS[0] - 40))
+BIN_DIR_JUMBO=${BIN_DIR_JUMBO:-}
 TG_BUILD_NOTE=
+GIT_DESC=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo '+dirty')
+build_one() { # SRC DIR [cmake args]: prints nothing; the log goes to DIR.log
+	local src=$1 dir=$2
+	shift 2
+	"$src/scripts/build.sh" "$dir" -DTG_TESTS=OFF "$@" >"$dir.log" 2>&1 && [[ -x $dir/bin/tungate ]]
+}
 if ((KERNEL_ONLY == 0)) && [[ -z $BIN_DIR ]]; then
-	say "building tungate into build-bench/ (RelWithDebInfo, no tests)"
-	if "$REPO/scripts/build.sh" "$REPO/build-bench" -DTG_TESTS=OFF >"${TMPDIR:-/tmp}/tgbench-build.$$.log" 2>&1; then
-		BIN_DIR=$REPO/build-bench/bin
+	mkdir -p "$REPO/build-bench"
+	src=$REPO tag=tree
+	if [[ -n $REV ]]; then
+		sha=$(git -C "$REPO" rev-parse --short "$REV^{commit}") || { echo "bench/run.sh: no such revision $REV" >&2; exit 2; }
+		src=$REPO/build-bench/rev-src tag=rev GIT_DESC=$sha
+		rm -rf "$src" "$REPO/build-bench/rev" "$REPO/build-bench/rev-jumbo"
+		mkdir -p "$src"
+		git -C "$REPO" archive "$sha" | tar -x -C "$src" || { echo "bench/run.sh: git archive $sha failed" >&2; exit 1; }
+	fi
+	say "building tungate ($([[ -n $REV ]] && echo "revision $GIT_DESC" || echo "working tree $GIT_DESC")) into build-bench/$tag and build-bench/$tag-jumbo (TCP_MSS $JUMBO_MSS)"
+	if build_one "$src" "$REPO/build-bench/$tag"; then
+		BIN_DIR=$REPO/build-bench/$tag/bin
+		if build_one "$src" "$REPO/build-bench/$tag-jumbo" -DTG_TCP_MSS="$JUMBO_MSS"; then
+			BIN_DIR_JUMBO=$REPO/build-bench/$tag-jumbo/bin
+		else
+			tail -n 20 "$REPO/build-bench/$tag-jumbo.log" >&2
+			bench_error "jumbo build (TG_TCP_MSS=$JUMBO_MSS) failed: the large MTU runs with TCP_MSS 1460"
+		fi
 	else
-		tail -n 30 "${TMPDIR:-/tmp}/tgbench-build.$$.log" >&2
+		tail -n 30 "$REPO/build-bench/$tag.log" >&2
 		TG_BUILD_NOTE="build failed"
-		bench_error "build of tungate failed: tungate figures are not run"
+		bench_error "build of tungate failed (build-bench/$tag.log): tungate figures are not run"
 		KERNEL_ONLY=1
 	fi
-	rm -f "${TMPDIR:-/tmp}/tgbench-build.$$.log"
+fi
+if [[ -n $BIN_DIR && -z $BIN_DIR_JUMBO ]]; then
+	BIN_DIR_JUMBO=$BIN_DIR
+	JUMBO_MSS=default
+fi
+
+# busy_pct: the machine's CPU busy % over 2 s
+busy_pct() {
+	local a b
+	a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+	sleep 2
+	b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; p = 0
+		if (t > 0) p = 100 * (y[1] - x[1]) / t; printf "%.0f", p }'
+}
+if [[ $WAIT_QUIET =~ ^[0-9]+$ ]] && ((WAIT_QUIET > 0)); then
+	quiet_end=$((SECONDS + WAIT_QUIET))
+	while b=$(busy_pct) && ((b >= 10)); do
+		if ((SECONDS >= quiet_end)); then
+			say "machine still ${b} % busy after ${WAIT_QUIET} s: running anyway (the report will say so)"
+			break
+		fi
+		say "machine ${b} % busy with other work: waiting for it to be quiet"
+		sleep 8
+	done
 fi
 
 tg_init tgbench "$$"
@@ -131,11 +195,12 @@ record() { "$PY" "$REPORT" record "$RAW" phase="$CUR_PATH" mtu="$CUR_MTU" "$@"; 
 
 # ---- servers in the server namespace ---------------------------------------------------------
 declare -A SRV_PID
-srv() { ip netns exec "$TG_NS_SERVER" "$@"; }
+# (ip netns exec directly, not through a function: `func &` would fork a subshell and $! would
+# be that subshell's pid, not the server's.)
 
 start_iperf_server() { # PORT
 	local port=$1
-	srv iperf3 -s -B "$TG_SERVER_ADDR" -p "$port" >"$TG_TMP/iperf3-s.$port.log" 2>&1 &
+	ip netns exec "$TG_NS_SERVER" iperf3 -s -B "$TG_SERVER_ADDR" -p "$port" >"$TG_TMP/iperf3-s.$port.log" 2>&1 &
 	SRV_PID[iperf$port]=$!
 	TG_PIDS+=("$!")
 	tg_wait_for 10 "iperf3 server on $port" tg_listening "$TG_NS_SERVER" "$TG_SERVER_ADDR" "$port" ||
@@ -176,7 +241,7 @@ http {
 	}
 }
 EOF
-	srv nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
+	ip netns exec "$TG_NS_SERVER" nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
 	SRV_PID[nginx]=$!
 	TG_PIDS+=("$!")
 	tg_wait_for 10 "nginx" tg_listening "$TG_NS_SERVER" "$TG_SERVER_ADDR" "$HTTP_PORT" ||
@@ -184,14 +249,13 @@ EOF
 }
 
 start_hold_server() {
-	srv "$PY" "$HOLD" serve --bind "$TG_SERVER_ADDR" --port "$HOLD_PORT" \
+	ip netns exec "$TG_NS_SERVER" "$PY" "$HOLD" serve --bind "$TG_SERVER_ADDR" --port "$HOLD_PORT" \
 		--duration "$TG_E2E_DEADLINE" --status "$TG_TMP/hold-server.json" 2>"$TG_TMP/hold-server.log" &
 	SRV_PID[hold]=$!
 	TG_PIDS+=("$!")
 	tg_wait_for 10 "hold_conns server" tg_listening "$TG_NS_SERVER" "$TG_SERVER_ADDR" "$HOLD_PORT" ||
 		fail "hold_conns.py serve did not start"
 }
-hold_server_open() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["open"])' "$TG_TMP/hold-server.json" 2>/dev/null || echo 0; }
 
 start_iperf_server "$IPERF_TCP_PORT"
 start_iperf_server "$IPERF_UDP_PORT"
@@ -208,6 +272,8 @@ stop_phase() {
 	kernel)
 		ip -n "$TG_NS_SERVER" route del "$TG_CLIENT_NET" 2>/dev/null
 		ip netns exec "$TG_NS_GW" sysctl -qw net.ipv4.ip_forward=0
+		# Now, not when the kernel gets round to the dead namespace's devices.
+		ip -n "$TG_NS_GW" link del veth-cli 2>/dev/null
 		;;
 	esac
 	# Takes the TUN or the kernel path's veth with it, and every client process.
@@ -233,7 +299,7 @@ children_text() { local n s=; for n in tunio stackd relayd; do s+="$n:${CHILD[$n
 # Like lib.sh's tg_start_gateway, but a tungate that does not come up is an error of this
 # phase, not the end of the run.
 start_tungate() {
-	local -a cmd=("$BIN_DIR/tungate" --netns "$TG_NS_CLIENT" --tun-address "$TG_CLIENT_PREFIX" "$@")
+	local -a cmd=("$TG_BIN/tungate" --netns "$TG_NS_CLIENT" --tun-address "$TG_CLIENT_PREFIX" "$@")
 	echo "===== $(date +%T) ${cmd[*]}" >>"$TG_LOG"
 	say "starting tungate: ${cmd[*]}"
 	ip netns exec "$TG_NS_GW" "${cmd[@]}" </dev/null >>"$TG_LOG" 2>&1 &
@@ -282,13 +348,45 @@ start_phase() {
 		ip -n "$TG_NS_GW" link set veth-cli mtu "$mtu" || return 1
 		ip -n "$TG_NS_CLIENT" link set veth-gw mtu "$mtu" || return 1
 	else
-		start_tungate --mtu "$mtu" --max-flows "$MAX_FLOWS" --log-level warning || return 1
+		TG_BIN=$BIN_DIR
+		((mtu > 1500)) && TG_BIN=$BIN_DIR_JUMBO
+		local -a extra=()
+		STATS_FILE=
+		# tungate's counters (tungate stats), where this build has them, in our temp dir
+		if "$TG_BIN/tungate" --help 2>&1 | grep -q -- --stats-file; then
+			STATS_FILE=$TG_TMP/tungate-$mtu.stats
+			extra=(--stats-file "$STATS_FILE")
+		fi
+		start_tungate --mtu "$mtu" --max-flows "$MAX_FLOWS" --log-level warning "${extra[@]}" || return 1
 	fi
 	CUR_PATH=$path CUR_MTU=$mtu
+	record_background
 	# The path must carry TCP before anything is measured.
 	tg_wait_for 10 "TCP through the $path path" \
 		tg_client timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$TG_SERVER_ADDR" "$HTTP_PORT" ||
 		{ say "no TCP through the $path path at MTU $mtu"; return 1; }
+}
+
+# record_stats STAGE: tungate's counters (`tungate stats --json`) into the raw results.
+STATS_FILE=
+record_stats() {
+	[[ $CUR_PATH == tungate && -n $STATS_FILE ]] || return 0
+	local f=$TG_TMP/stats.$((++SEQ)).json
+	timeout 10 "$TG_BIN/tungate" stats --json --stats-file "$STATS_FILE" >"$f" 2>/dev/null &&
+		record test=stats stage="$1" --json "$f" >/dev/null
+	return 0
+}
+
+# The CPU the machine spends while this benchmark is idle (other work on the machine makes
+# every figure unreliable; the report says so).
+record_background() {
+	local a b
+	a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+	record test=background busy_pct="$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+		t = y[2] - x[2]; p = 0; if (t > 0) p = 100 * (y[1] - x[1]) / t; printf "%.1f", p }')" \
+		loadavg="$(cut -d' ' -f1 /proc/loadavg)" other_netns="$(ip netns list | grep -cv "^tgbench-$$-")"
 }
 
 tungate_alive() { [[ $CUR_PATH != tungate ]] || { tg_gw_alive && [[ -d /proc/${CHILD[stackd]:-0} ]]; }; }
@@ -296,13 +394,15 @@ tungate_alive() { [[ $CUR_PATH != tungate ]] || { tg_gw_alive && [[ -d /proc/${C
 # ---- CPU and memory sampling -----------------------------------------------------------------
 # CPU_* ticks: the three children (utime+stime) and the machine (/proc/stat).
 cpu_sample() { # PREFIX
-	local p=$1 n v busy sys
+	local p=$1 n v cs busy sys
 	for n in tunio stackd relayd; do
-		v=0
+		v=0 cs=0
 		if [[ -n ${CHILD[$n]:-} && -r /proc/${CHILD[$n]}/stat ]]; then
 			v=$(sed 's/^.*) //' "/proc/${CHILD[$n]}/stat" | awk '{print $12 + $13}')
+			cs=$(awk '/ctxt_switches:/ {s += $2} END {print s + 0}' "/proc/${CHILD[$n]}/status")
 		fi
 		printf -v "${p}_$n" '%s' "$v"
+		printf -v "${p}_cs$n" '%s' "$cs"
 	done
 	read -r busy sys < <(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $4+$7+$8}' /proc/stat)
 	printf -v "${p}_busy" '%s' "$busy"
@@ -313,6 +413,10 @@ cpu_fields() { # the deltas between cpu_sample A and cpu_sample B, as record fie
 	for n in tunio stackd relayd busy sys; do
 		a=A_$n b=B_$n
 		printf 'cpu_%s=%s ' "$n" $((${!b} - ${!a}))
+	done
+	for n in tunio stackd relayd; do
+		a=A_cs$n b=B_cs$n
+		printf 'ctxsw_%s=%s ' "$n" $((${!b} - ${!a}))
 	done
 	printf 'clk_tck=%s children=%s' "$CLK_TCK" "$(children_text | tr ' ' ',')"
 }
@@ -382,12 +486,12 @@ udp_tests() {
 	done
 }
 
-wrk_run() { # TEST REP wrk-args...
-	local test=$1 rep=$2
-	shift 2
+wrk_run() { # TEST REP SECONDS wrk-args...
+	local test=$1 rep=$2 t=$3
+	shift 3
 	local f=$TG_TMP/wrk.$((++SEQ)).txt rc
 	cpu_sample A
-	tg_client timeout $((T_WRK + 20)) wrk -d "${T_WRK}s" --timeout 5s "$@" \
+	tg_client timeout $((t + 20)) wrk -d "${t}s" --timeout 5s "$@" \
 		"http://$TG_SERVER_ADDR:$HTTP_PORT/" >"$f" 2>&1
 	rc=$?
 	cpu_sample B
@@ -397,43 +501,67 @@ wrk_run() { # TEST REP wrk-args...
 
 http_tests() {
 	local rep
+	for ((rep = 1; rep <= REPS_RR; rep++)); do
+		wrk_run rr "$rep" "$T_RR" -t1 -c1 --latency
+	done
 	for ((rep = 1; rep <= REPS; rep++)); do
-		wrk_run rr "$rep" -t1 -c1 --latency
-		wrk_run cps "$rep" -t2 -c64 -H 'Connection: close'
+		wrk_run cps "$rep" "$T_WRK" -t2 -c64 -H 'Connection: close'
 	done
 }
 
 HOLD_PIDS=()
 HOLD_TOTAL=0
-# hold_open N NAME: N more idle connections from the client namespace to the hold server.
-hold_open() {
-	local n=$1 name=$2 ready=$TG_TMP/hold-$2.json est want i
-	rm -f "$ready"
-	tg_client "$PY" "$HOLD" hold --connect "$TG_SERVER_ADDR:$HOLD_PORT" --count "$n" \
-		--parallel 256 --timeout 90 --hold $((TG_E2E_DEADLINE)) --ready "$ready" 2>"$TG_TMP/hold-$name.log" &
-	HOLD_PIDS+=("$!")
-	TG_PIDS+=("$!")
-	tg_wait_for 100 "$n connections opened" test -s "$ready" || { bench_error "holder $name: no report"; return 1; }
-	est=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["established"])' "$ready")
-	HOLD_TOTAL=$((HOLD_TOTAL + est))
-	# The server must have them all too (through tungate: relayd's sockets exist).
-	want=$HOLD_TOTAL
-	for ((i = 0; i < 300; i++)); do
-		(($(hold_server_open) >= want)) && break
+# The hold server's count of open connections (its status file, rewritten atomically).
+hold_server_open() {
+	local line
+	line=$(cat "$TG_TMP/hold-server.json" 2>/dev/null)
+	[[ $line =~ \"open\":\ ([0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo 0
+}
+# Wait until the server holds WANT connections, or its count has not moved for 3 s (at most
+# 30 s in all).
+wait_server_open() {
+	local want=$1 end=$((SECONDS + 30)) last=-1 still=$SECONDS cur
+	while ((SECONDS < end)); do
+		cur=$(hold_server_open)
+		((cur >= want)) && return 0
+		if ((cur != last)); then
+			last=$cur still=$SECONDS
+		elif ((SECONDS - still >= 3)); then
+			return 1
+		fi
 		sleep 0.1
 	done
+	return 1
+}
+# hold_open N NAME: N more idle connections from the client namespace to the hold server.
+hold_open() {
+	local n=$1 name=$2 ready=$TG_TMP/hold-$2.json est
+	rm -f "$ready"
+	ip netns exec "$TG_NS_CLIENT" "$PY" "$HOLD" hold --connect "$TG_SERVER_ADDR:$HOLD_PORT" --count "$n" \
+		--parallel "$HOLD_PARALLEL" --retries 1 --timeout 60 --hold $((TG_E2E_DEADLINE)) --ready "$ready" 2>"$TG_TMP/hold-$name.log" &
+	HOLD_PIDS+=("$!")
+	TG_PIDS+=("$!")
+	tg_wait_for 70 "$n connections opened" test -s "$ready" || { bench_error "holder $name: no report"; return 1; }
+	local info
+	info=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["established"], d["attempts"], d["errors"] or "no errors")' "$ready")
+	est=${info%% *}
+	HOLD_TOTAL=$((HOLD_TOTAL + est))
+	# The server must have them all too (through tungate: relayd's sockets exist).
+	wait_server_open "$HOLD_TOTAL"
 	local open
 	open=$(hold_server_open)
-	say "$CUR_PATH: $name: $est of $n connections established by the client, $open open at the server"
+	info=${info#* }
+	say "$CUR_PATH: $name: $est of $n connections open at the client (${info%% *} attempts, ${info#* }), $open open at the server"
 	record test=hold name="$name" requested="$n" client_total="$HOLD_TOTAL" server_open="$open" --json "$ready"
 }
 hold_release() {
-	local p i
+	local p
 	for p in "${HOLD_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${HOLD_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	HOLD_PIDS=()
 	HOLD_TOTAL=0
-	for ((i = 0; i < 300; i++)); do
+	local end=$((SECONDS + 30))
+	while ((SECONDS < end)); do
 		(($(hold_server_open) == 0)) && return 0
 		sleep 0.1
 	done
@@ -449,33 +577,43 @@ idle_conns_tests() {
 	[[ $CUR_PATH == tungate ]] && { sleep 1; record test=mem stage=small conns="$HOLD_TOTAL" $(mem_fields); }
 	hold_open $((CONNS - SMALL_CONNS)) large || return 1
 	[[ $CUR_PATH == tungate ]] && { sleep 1; record test=mem stage=large conns="$HOLD_TOTAL" $(mem_fields); }
+	# with / alone interleaved, so that drift on this machine hits both alike
 	for ((rep = 1; rep <= REPS; rep++)); do
+		((rep > 1)) && { hold_open "$CONNS" "again$rep" || return 1; }
 		iperf bulk_with_idle "$rep" "$IPERF_TCP_PORT" "$T_TCP" -P 1
-	done
-	hold_release
-	sleep 1
-	for ((rep = 1; rep <= REPS; rep++)); do
+		hold_release
+		sleep 1
 		iperf bulk_alone "$rep" "$IPERF_TCP_PORT" "$T_TCP" -P 1
 	done
 }
 
 profile_stackd() {
 	command -v perf >/dev/null || { say "perf not installed: no profile"; return 0; }
-	local f=$TG_TMP/perf.data
-	perf record -F 999 -g -o "$f" -p "${CHILD[stackd]},${CHILD[relayd]},${CHILD[tunio]}" -- sleep $((T_TCP + 1)) \
-		>/dev/null 2>&1 &
-	PERF_PID=$!
-	sleep 0.3
-	tg_client timeout $((T_TCP + 20)) iperf3 -c "$TG_SERVER_ADDR" -p "$IPERF_TCP_PORT" -t "$T_TCP" >/dev/null 2>&1
-	wait "$PERF_PID"
-	PERF_PID=
+	local f=$TG_TMP/perf.data ip
+	# The transfer runs first; perf samples 2 s in its middle.
+	ip netns exec "$TG_NS_CLIENT" timeout 30 iperf3 -c "$TG_SERVER_ADDR" -p "$IPERF_TCP_PORT" -t 5 >/dev/null 2>&1 &
+	ip=$!
+	sleep 1
+	timeout 20 perf record -F 999 -g -o "$f" -p "${CHILD[stackd]},${CHILD[relayd]},${CHILD[tunio]}" -- sleep 2 \
+		>"$TG_TMP/perf.log" 2>&1
+	wait "$ip"
 	{
-		echo "# perf profile of tunio, stackd, relayd during a 1-stream TCP upload through tungate, MTU $CUR_MTU"
-		perf report -i "$f" --no-children --sort comm,dso,symbol --stdio 2>/dev/null | grep -v '^$' | grep -E '^ +[0-9]' | head -60
-	} >"$OUT/profile.txt"
+		echo "# perf profile (cpu-clock, 999 Hz, 2 s) of tunio, stackd and relayd during a 1-stream TCP upload"
+		echo "# through tungate, MTU $CUR_MTU; self time per process, library and symbol:"
+		echo "## per process"
+		perf report -i "$f" --no-children --sort comm --stdio -g none 2>/dev/null | grep -E '^ +[0-9.]+%'
+		echo "## per process and object (kernel time in a process is its syscalls, and the softirq"
+		echo "## work they trigger: tunio's write() to the TUN runs the client kernel's receive path)"
+		perf report -i "$f" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | head -15
+		echo "## top symbols"
+		perf report -i "$f" --no-children --sort comm,dso,symbol --stdio -g none 2>/dev/null |
+			grep -E '^ +[0-9.]+%' | sed 's/ *- *- *$//' | head -40
+	} >"$OUT/profile-mtu$CUR_MTU.txt"
 	rm -f "$f"
-	say "profile written to $OUT/profile.txt"
+	say "profile written to $OUT/profile-mtu$CUR_MTU.txt"
 }
+
+want() { [[ $ONLY == *,$1,* ]]; }
 
 # One whole phase at MTU 1500: everything.
 phase_full() { # PATH
@@ -484,18 +622,28 @@ phase_full() { # PATH
 		CUR_PATH=$1 CUR_MTU=1500 record test=phase_failed
 		return 1
 	}
-	say "$1 path, MTU 1500: idle connections, memory, bulk flow"
-	idle_conns_tests
-	say "$1 path, MTU 1500: TCP throughput"
+	if want conns; then
+		say "$1 path, MTU 1500: idle connections, memory, bulk flow"
+		idle_conns_tests
+		record_stats after_idle_conns
+	fi
 	local rep
-	for ((rep = 1; rep <= REPS; rep++)); do tcp_throughput "$rep"; done
-	say "$1 path, MTU 1500: UDP"
-	udp_tests
-	say "$1 path, MTU 1500: HTTP request/response and connection rate"
-	http_tests
+	if want tcp; then
+		say "$1 path, MTU 1500: TCP throughput"
+		for ((rep = 1; rep <= REPS; rep++)); do tcp_throughput "$rep"; done
+	fi
+	if want udp; then
+		say "$1 path, MTU 1500: UDP"
+		udp_tests
+	fi
+	if want http; then
+		say "$1 path, MTU 1500: HTTP request/response and connection rate"
+		http_tests
+	fi
 	if [[ $1 == tungate ]]; then
 		record test=mem stage=after_load conns=0 $(mem_fields)
-		((PROFILE)) && profile_stackd
+		record_stats end
+		((PROFILE)) && { mkdir -p "$OUT"; profile_stackd; }
 		tungate_alive || bench_error "tungate or a child died during the MTU 1500 phase"
 	fi
 }
@@ -505,7 +653,11 @@ phase_tput() { # PATH MTU
 	say "$1 path, MTU $2: TCP throughput"
 	local rep
 	for ((rep = 1; rep <= REPS; rep++)); do tcp_throughput "$rep"; done
-	[[ $1 == tungate ]] && { tungate_alive || bench_error "tungate or a child died during the MTU $2 phase"; }
+	if [[ $1 == tungate ]]; then
+		record_stats end
+		((PROFILE)) && { mkdir -p "$OUT"; profile_stackd; }
+		tungate_alive || bench_error "tungate or a child died during the MTU $2 phase"
+	fi
 	return 0
 }
 
@@ -527,15 +679,17 @@ pick_large_mtu() {
 
 # ---- the run ---------------------------------------------------------------------------------
 "$PY" "$REPORT" meta "$TG_TMP/meta.json" quick="$QUICK" reps="$REPS" t_tcp="$T_TCP" t_udp="$T_UDP" \
-	t_wrk="$T_WRK" conns="$CONNS" small_conns="$SMALL_CONNS" bin_dir="${BIN_DIR:-none}" \
-	kernel_only="$KERNEL_ONLY" build_note="$TG_BUILD_NOTE" \
-	git="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
+	t_wrk="$T_WRK" reps_rr="$REPS_RR" t_rr="$T_RR" conns="$CONNS" small_conns="$SMALL_CONNS" bin_dir="${BIN_DIR:-none}" \
+	kernel_only="$KERNEL_ONLY" build_note="$TG_BUILD_NOTE" bin_dir_jumbo="${BIN_DIR_JUMBO:-none}" \
+	jumbo_tcp_mss="$JUMBO_MSS" git="$GIT_DESC"
 
 phase_full kernel
 LARGE_MTU=${LARGE_MTUS[0]}
 if ((KERNEL_ONLY == 0)); then
 	phase_full tungate
-	if m=$(pick_large_mtu); then
+	if ! want tcp; then
+		:
+	elif m=$(pick_large_mtu); then
 		LARGE_MTU=$m
 		say "large MTU: $LARGE_MTU"
 		phase_tput tungate "$LARGE_MTU" || bench_error "tungate at MTU $LARGE_MTU"
@@ -544,7 +698,9 @@ if ((KERNEL_ONLY == 0)); then
 		CUR_PATH=tungate CUR_MTU=${LARGE_MTUS[0]} record test=phase_failed
 	fi
 fi
-phase_tput kernel "$LARGE_MTU" || bench_error "kernel path at MTU $LARGE_MTU"
+if want tcp; then
+	phase_tput kernel "$LARGE_MTU" || bench_error "kernel path at MTU $LARGE_MTU"
+fi
 stop_phase
 
 "$PY" "$REPORT" meta "$TG_TMP/meta.json" large_mtu="$LARGE_MTU" errors="$ERRORS" \
