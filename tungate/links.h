@@ -16,7 +16,12 @@
  * the free-slot stack reuses the same few slots first, so the size costs address space, not RSS.
  */
 #define TG_LINK_B_SLOT_SIZE 65600u
-#define TG_LINK_B_SLOTS     256u
+/*
+ * Every flow message with a payload (a TCP_OPEN, a datagram) holds a slot until the peer is
+ * done with it, so the count bounds bursts: 256 ran out under 256 parallel handshakes
+ * (bench/run.sh) and refused connections. 1024 is 64 MiB of address space per direction.
+ */
+#define TG_LINK_B_SLOTS     1024u
 #define TG_LINK_FIRST_EPOCH 1u
 
 struct tg_shm_link {
