@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int tg_addr_valid(const struct tg_addr *a)
@@ -67,4 +68,44 @@ const char *tg_addr_format(const struct tg_addr *a, char *buf, size_t len)
 	else
 		snprintf(buf, len, "(bad address family %u)", a->family);
 	return buf;
+}
+
+/* "A.B.C.D:PORT" or "[v6]:PORT", port 1..65535; no names: relayd cannot resolve them. */
+int tg_addr_parse(const char *s, struct tg_addr *a)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const char *host = s, *colon;
+	size_t hostlen;
+	char *end;
+	unsigned long port;
+
+	memset(a, 0, sizeof(*a));
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		host = s + 1;
+		hostlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		if (!(colon = strrchr(s, ':')))
+			return -1;
+		hostlen = (size_t)(colon - s);
+	}
+	if (hostlen == 0 || hostlen >= sizeof(ip) || colon[1] < '0' || colon[1] > '9')
+		return -1;
+	memcpy(ip, host, hostlen);
+	ip[hostlen] = '\0';
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port == 0 || port > 65535 || end - (colon + 1) > 5)
+		return -1;
+	if (*s == '[' && inet_pton(AF_INET6, ip, a->ip) == 1)
+		a->family = TG_AF_INET6;
+	else if (*s != '[' && inet_pton(AF_INET, ip, a->ip) == 1)
+		a->family = TG_AF_INET4;
+	else
+		return -1;
+	a->port = (uint16_t)port;
+	return 0;
 }

@@ -29,5 +29,7 @@ int tg_addr_valid(const struct tg_addr *a);
 int tg_addr_to_sockaddr(const struct tg_addr *a, struct sockaddr_storage *ss, socklen_t *len);
 int tg_addr_from_sockaddr(struct tg_addr *a, const struct sockaddr *sa);
 const char *tg_addr_format(const struct tg_addr *a, char *buf, size_t len);
+/* "A.B.C.D:PORT" or "[v6]:PORT" (numeric only). Returns 0, or -1 if it is neither. */
+int tg_addr_parse(const char *s, struct tg_addr *a);
 
 #endif

@@ -46,7 +46,8 @@ int log_parse_level(const char *name, enum tg_log_level *level)
 }
 
 /* One write per line so that lines of the three children never interleave. */
-static void vlog(enum tg_log_level level, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vlog(enum tg_log_level level, int errnum,
+                                                       const char *fmt, va_list ap)
 {
 	char msg[1024];
 	char line[1200];
@@ -106,6 +107,19 @@ void log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * TG_FATAL_ABORTS (the fuzz build): a fatal error aborts, so that a fuzzer reports any fatal()
+ * it can reach from its input as a crash with a stack trace instead of a quiet exit.
+ */
+__attribute__((noreturn)) static void fatal_exit(void)
+{
+#ifdef TG_FATAL_ABORTS
+	abort();
+#else
+	exit(1);
+#endif
+}
+
 void fatal(const char *fmt, ...)
 {
 	int saved = errno;
@@ -114,7 +128,7 @@ void fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(TG_LOG_ERR, saved, fmt, ap);
 	va_end(ap);
-	exit(1);
+	fatal_exit();
 }
 
 void fatalx(const char *fmt, ...)
@@ -124,5 +138,5 @@ void fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(TG_LOG_ERR, 0, fmt, ap);
 	va_end(ap);
-	exit(1);
+	fatal_exit();
 }

@@ -1,6 +1,8 @@
 /*
- * One TCP flow, direct mode: a client connection terminated by stackd, relayed over one
- * non-blocking socket to the original destination with a libevent bufferevent.
+ * One TCP flow: a client connection terminated by stackd, relayed over one non-blocking
+ * socket with a libevent bufferevent, to the original destination (upstream "direct") or
+ * through a SOCKS5 proxy (upstream "socks5": the socket goes to the proxy, socks5.c runs the
+ * CONNECT handshake on it, and only its success is reported to stackd as TG_OPEN_OK).
  *
  * Memory stays bounded in both directions:
  *   client -> server: stackd may have one window (TG_FLOWAPI_WINDOW) in flight per flow. The
@@ -28,6 +30,7 @@
 
 #include "log.h"
 #include "relayd.h"
+#include "socks5.h"
 
 #define READ_HIGH (64u * 1024u) /* bytes read from a server ahead of stackd's credit */
 
@@ -37,6 +40,7 @@ enum relay_flow_flags {
 	RF_SERVER_SHUT = 0x04, /* ... and we passed it on: shutdown(SHUT_WR) */
 	RF_SERVER_EOF = 0x08,  /* the server sent FIN */
 	RF_CLIENT_SHUT = 0x10, /* ... and we passed it on: tg_flow_shut_wr() */
+	RF_PROXY_UP = 0x20,    /* SOCKS5: connected to the proxy, handshake under way */
 };
 
 struct relay_flow {
@@ -45,7 +49,12 @@ struct relay_flow {
 	uint32_t id;
 	unsigned flags;
 	struct bufferevent *bev;
-	struct evbuffer_cb_entry *out_cb;
+	struct evbuffer_cb_entry *out_cb; /* NULL until client bytes may go out */
+	const struct relay_upstream *upstream;
+	/* SOCKS5 only, until the handshake is over: */
+	struct socks5_client socks;
+	struct evbuffer *pending; /* client bytes that came before the proxy connected */
+	struct event *deadline;   /* connect timeout for the TCP connect and the handshake */
 	struct tg_addr src;
 	struct tg_addr dst;
 	uint64_t up;
@@ -63,9 +72,14 @@ static void relay_flow_free(struct relay_flow *rf, const char *how)
 	TAILQ_REMOVE(&rd->flows, rf, entry);
 	if (rf->bev) {
 		/* No more acknowledgements: the flow is over on link B. */
-		evbuffer_remove_cb_entry(bufferevent_get_output(rf->bev), rf->out_cb);
+		if (rf->out_cb)
+			evbuffer_remove_cb_entry(bufferevent_get_output(rf->bev), rf->out_cb);
 		bufferevent_free(rf->bev);
 	}
+	if (rf->pending)
+		evbuffer_free(rf->pending);
+	if (rf->deadline)
+		event_free(rf->deadline);
 	rd->stats.flows_open--;
 	event_base_gettimeofday_cached(rd->base, &now);
 	timersub(&now, &rf->started, &took);
@@ -172,9 +186,16 @@ static void pump_down(struct relay_flow *rf)
 	            evbuffer_get_length(in) == 0 && tg_flow_send_window(rd->api, rf->id) > 0);
 }
 
+static void handshake_input(struct relay_flow *rf);
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
-	pump_down(arg);
+	struct relay_flow *rf = arg;
+
+	if (rf->flags & RF_PROXY_UP)
+		handshake_input(rf);
+	else
+		pump_down(rf);
 }
 
 /* The output buffer drained to the socket. */
@@ -229,15 +250,99 @@ static void connect_failed(struct relay_flow *rf, enum tg_open_result result, in
 	relay_flow_free(rf, how);
 }
 
+/* Client bytes go out, and are acknowledged to stackd as they leave, from now on. */
+static int start_output(struct relay_flow *rf)
+{
+	struct evbuffer *out = bufferevent_get_output(rf->bev);
+
+	if (!rf->out_cb && !(rf->out_cb = evbuffer_add_cb(out, on_output, rf)))
+		return -1;
+	/* What the client sent during the SOCKS5 handshake follows the handshake. */
+	if (rf->pending && evbuffer_add_buffer(out, rf->pending) < 0)
+		return -1;
+	return 0;
+}
+
 static void connected(struct relay_flow *rf)
 {
-	rf->flags |= RF_CONNECTED;
+	rf->flags = (rf->flags & ~RF_PROXY_UP) | RF_CONNECTED;
 	/* The write timeout was the connect timeout; established flows have none. */
 	bufferevent_set_timeouts(rf->bev, NULL, NULL);
+	if (rf->deadline)
+		event_del(rf->deadline);
+	if (start_output(rf) < 0) {
+		rf->flags &= ~RF_CONNECTED;
+		connect_failed(rf, TG_OPEN_REJECTED, ENOMEM);
+		return;
+	}
 	tg_flow_open_result(rf->rd->api, rf->id, TG_OPEN_OK);
 	bufferevent_enable(rf->bev, EV_READ);
+	/* Bytes the proxy sent right after its reply are the server's. */
+	if (evbuffer_get_length(bufferevent_get_input(rf->bev)) > 0)
+		pump_down(rf);
 	/* A FIN that came with nothing before it (or while connecting) goes out now. */
 	server_maybe_shut(rf);
+}
+
+static void socks5_failed(struct relay_flow *rf, enum tg_open_result result, const char *why)
+{
+	char src[TG_ADDR_STRLEN], dst[TG_ADDR_STRLEN];
+
+	log_debug("flow %" PRIu32 " %s -> %s: socks5: %s", rf->id,
+	          tg_addr_format(&rf->src, src, sizeof(src)),
+	          tg_addr_format(&rf->dst, dst, sizeof(dst)), why);
+	connect_failed(rf, result, 0);
+}
+
+/* The proxy's replies; the connect timeout (rf->deadline) bounds how long they may take. */
+static void handshake_input(struct relay_flow *rf)
+{
+	enum tg_open_result result = TG_OPEN_REJECTED;
+	const char *why = "?";
+
+	switch (socks5_client_input(&rf->socks, bufferevent_get_input(rf->bev),
+	                            bufferevent_get_output(rf->bev), &result, &why)) {
+	case SOCKS5_STEP_MORE:
+		return;
+	case SOCKS5_STEP_DONE:
+		connected(rf);
+		return;
+	case SOCKS5_STEP_FAILED:
+		socks5_failed(rf, result, why);
+		return;
+	}
+}
+
+/* TCP to the proxy is up: the greeting goes out, the replies come to on_read(). */
+static void proxy_connected(struct relay_flow *rf)
+{
+	rf->flags |= RF_PROXY_UP;
+	if (socks5_client_start(&rf->socks, rf->upstream, &rf->dst,
+	                        bufferevent_get_output(rf->bev)) < 0) {
+		socks5_failed(rf, TG_OPEN_REJECTED, "out of memory");
+		return;
+	}
+	bufferevent_enable(rf->bev, EV_READ);
+}
+
+/* A proxy that does not finish the handshake in time: the flow timed out. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	socks5_failed(arg, TG_OPEN_TIMEOUT, "proxy did not answer within the connect timeout");
+}
+
+/* Before the flow is connected: the proxy, or the way to it, failed. */
+static void socks5_event(struct relay_flow *rf, short what, int err)
+{
+	if ((what & BEV_EVENT_CONNECTED) && !(rf->flags & RF_PROXY_UP)) {
+		proxy_connected(rf);
+		return;
+	}
+	if (!(rf->flags & RF_PROXY_UP))
+		log_debug("flow %" PRIu32 ": socks5 proxy unreachable: %s", rf->id, strerror(err));
+	socks5_failed(rf, TG_OPEN_REJECTED,
+	              (rf->flags & RF_PROXY_UP) ? "proxy closed during the handshake"
+	                                        : "cannot connect to the proxy");
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -246,6 +351,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	/* libevent leaves the socket error in errno (SO_ERROR for a failed connect). */
 	int err = errno;
 
+	if (!(rf->flags & RF_CONNECTED) && rf->upstream->kind == RELAY_UPSTREAM_SOCKS5) {
+		socks5_event(rf, what, err);
+		return;
+	}
 	if (!(rf->flags & RF_CONNECTED)) {
 		if (what & BEV_EVENT_CONNECTED)
 			connected(rf);
@@ -279,9 +388,11 @@ static struct bufferevent *start_connect(struct relay_flow *rf, enum tg_open_res
 	socklen_t sslen;
 	int fd;
 
+	bool socks = rf->upstream->kind == RELAY_UPSTREAM_SOCKS5;
+
 	*result = TG_OPEN_REJECTED;
 	*err = 0;
-	if (tg_addr_to_sockaddr(&rf->dst, &ss, &sslen) < 0)
+	if (tg_addr_to_sockaddr(socks ? &rf->upstream->server : &rf->dst, &ss, &sslen) < 0)
 		return NULL;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -291,7 +402,8 @@ static struct bufferevent *start_connect(struct relay_flow *rf, enum tg_open_res
 	}
 	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0 && errno != EINPROGRESS) {
 		*err = errno;
-		*result = result_from_errno(errno);
+		/* The proxy being unreachable says nothing about the destination. */
+		*result = socks ? TG_OPEN_REJECTED : result_from_errno(errno);
 		close(fd);
 		return NULL;
 	}
@@ -302,17 +414,28 @@ static struct bufferevent *start_connect(struct relay_flow *rf, enum tg_open_res
 	}
 	bufferevent_setcb(bev, on_read, on_write, on_event, rf);
 	bufferevent_setwatermark(bev, EV_READ, 0, READ_HIGH);
-	bufferevent_set_timeouts(bev, NULL, &rd->connect_timeout);
-	rf->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), on_output, rf);
-	if (!rf->out_cb || bufferevent_socket_connect(bev, NULL, 0) < 0) {
-		bufferevent_free(bev);
-		return NULL;
+	if (socks) {
+		/* The handshake's own bytes must not be acknowledged to stackd: no out_cb yet. */
+		if (!(rf->pending = evbuffer_new()) ||
+		    !(rf->deadline = evtimer_new(rd->base, on_deadline, rf)) ||
+		    evtimer_add(rf->deadline, &rd->connect_timeout) < 0)
+			goto fail;
+	} else {
+		bufferevent_set_timeouts(bev, NULL, &rd->connect_timeout);
+		if (!(rf->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), on_output, rf)))
+			goto fail;
 	}
+	if (bufferevent_socket_connect(bev, NULL, 0) < 0)
+		goto fail;
 	return bev;
+fail:
+	rf->out_cb = NULL;
+	bufferevent_free(bev);
+	return NULL;
 }
 
 void relay_tcp_open(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
-                    const struct tg_addr *dst)
+                    const struct tg_addr *dst, const struct relay_upstream *up)
 {
 	struct relay_flow *rf = calloc(1, sizeof(*rf));
 	enum tg_open_result result;
@@ -327,6 +450,7 @@ void relay_tcp_open(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
 	rf->id = flow;
 	rf->src = *src;
 	rf->dst = *dst;
+	rf->upstream = up;
 	event_base_gettimeofday_cached(rd->base, &rf->started);
 	TAILQ_INSERT_TAIL(&rd->flows, rf, entry);
 	rd->stats.flows_open++;
@@ -347,8 +471,11 @@ void relay_tcp_data(struct relayd *rd, uint32_t flow, const void *data, size_t l
 
 	if (!rf)
 		return;
-	/* Copied: the slot goes back to stackd when this callback returns. */
-	if (bufferevent_write(rf->bev, data, len) < 0) {
+	/* Copied: the slot goes back to stackd when this callback returns. Until the proxy
+	 * connected, the bytes wait apart: the handshake's own go first. */
+	if (rf->pending && !(rf->flags & RF_CONNECTED)
+	            ? evbuffer_add(rf->pending, data, len) < 0
+	            : bufferevent_write(rf->bev, data, len) < 0) {
 		log_warnx("flow %" PRIu32 ": out of memory", flow);
 		relay_abort(rf, "out of memory");
 		return;

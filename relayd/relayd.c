@@ -42,13 +42,36 @@ struct relayd_opts {
 	int stats_fd;
 	struct tg_sandbox sandbox;
 	enum tg_log_level log_level;
+	struct relay_upstream upstream;
+	const char *socks5_user;
+	const char *socks5_password;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: relayd --link-b MEMFD,BELL_SELF,BELL_PEER [--connect-timeout SEC]\n"
 	             "              [--udp-timeout SEC] [--dns-timeout SEC]\n"
+	             "              [--upstream direct|socks5] [--socks5-server ADDR:PORT]\n"
+	             "              [--socks5-user USER --socks5-password PASSWORD]\n"
 	             "              [--log-level error|warning|info|debug]\n");
+}
+
+/*
+ * socks5 needs a server; credentials come both or neither. The password is then wiped from
+ * our argv: /proc/PID/cmdline is readable by every local user (it was there from exec to
+ * here, a window tungate's docs mention).
+ */
+static int upstream_check(struct relayd_opts *o)
+{
+	struct relay_upstream *up = &o->upstream;
+
+	if (up->kind == RELAY_UPSTREAM_SOCKS5 && !tg_addr_valid(&up->server))
+		return -1;
+	if (socks5_set_auth(up, o->socks5_user, o->socks5_password) < 0)
+		return -1;
+	if (o->socks5_password)
+		memset((char *)o->socks5_password, 0, strlen(o->socks5_password));
+	return 0;
 }
 
 /* Bad arguments exit 2, as every tungate child does. */
@@ -64,17 +87,25 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	        {"stats-fd", required_argument, NULL, 's'},
 	        {"sandbox", required_argument, NULL, 'S'},
 	        {"test-forbidden", required_argument, NULL, 'X'},
+	        {"upstream", required_argument, NULL, 'U'},
+	        {"socks5-server", required_argument, NULL, 'P'},
+	        {"socks5-user", required_argument, NULL, 'n'},
+	        {"socks5-password", required_argument, NULL, 'p'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	bool have_link = false;
 	int ch;
 
+	memset(o, 0, sizeof(*o)); /* every option not given has a defined default */
 	o->connect_timeout = CONNECT_TIMEOUT_DEFAULT;
 	o->udp_timeout = 60;
 	o->dns_timeout = 10;
 	o->ctl_fd = -1;
 	o->stats_fd = -1;
+	memset(&o->upstream, 0, sizeof(o->upstream));
+	o->socks5_user = NULL;
+	o->socks5_password = NULL;
 	tg_sandbox_init(&o->sandbox);
 	o->log_level = TG_LOG_INFO;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -124,6 +155,24 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 			if (tg_sandbox_set_test(&o->sandbox, optarg) < 0)
 				goto bad;
 			break;
+		case 'U':
+			if (strcmp(optarg, "direct") == 0)
+				o->upstream.kind = RELAY_UPSTREAM_DIRECT;
+			else if (strcmp(optarg, "socks5") == 0)
+				o->upstream.kind = RELAY_UPSTREAM_SOCKS5;
+			else
+				goto bad;
+			break;
+		case 'P':
+			if (tg_addr_parse(optarg, &o->upstream.server) < 0)
+				goto bad;
+			break;
+		case 'n':
+			o->socks5_user = optarg;
+			break;
+		case 'p':
+			o->socks5_password = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -131,7 +180,7 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 			goto bad;
 		}
 	}
-	if (optind == argc && have_link)
+	if (optind == argc && have_link && upstream_check(o) == 0)
 		return;
 bad:
 	usage(stderr);
@@ -147,7 +196,10 @@ static void on_tcp_open(struct tg_flowapi *api, uint32_t flow, const struct tg_a
                         const struct tg_addr *dst, enum tg_open_mode mode, void *arg)
 {
 	/* Both modes relay alike: the mode only decides what stackd tells the client when. */
-	relay_tcp_open(rd_of(arg), flow, src, dst);
+	struct relayd *rd = rd_of(arg);
+
+	/* One upstream for every flow; a rule would choose here, per destination. */
+	relay_tcp_open(rd, flow, src, dst, &rd->upstream);
 }
 
 static void on_data(struct tg_flowapi *api, uint32_t flow, const void *data, size_t len, void *arg)
@@ -299,6 +351,19 @@ static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
 	log_info("link B renewed (epoch %u): stackd restarted, flows dropped", msg->epoch);
 }
 
+static void log_upstream(const struct relay_upstream *up)
+{
+	char server[TG_ADDR_STRLEN];
+
+	if (up->kind == RELAY_UPSTREAM_DIRECT) {
+		log_info("upstream: direct");
+		return;
+	}
+	log_info("upstream: socks5 proxy %s, %s",
+	         tg_addr_format(&up->server, server, sizeof(server)),
+	         up->user_len ? "username/password" : "no authentication");
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("signal %d, exiting", (int)sig);
@@ -392,6 +457,8 @@ int main(int argc, char *argv[])
 	TAILQ_INIT(&rd.flows);
 	TAILQ_INIT(&rd.udp);
 	rd.connect_timeout.tv_sec = (time_t)o.connect_timeout;
+	rd.upstream = o.upstream;
+	explicit_bzero(&o.upstream, sizeof(o.upstream));
 	/* Both at most 86400 s: fits in milliseconds. */
 	rd.udp_timeout_ms = (uint32_t)o.udp_timeout * 1000u;
 	rd.dns_timeout_ms = (uint32_t)o.dns_timeout * 1000u;
@@ -430,6 +497,7 @@ int main(int argc, char *argv[])
 	log_info("started, link B epoch %" PRIu32 ", connect timeout %lus, udp timeout %lus "
 	         "(dns %lus)",
 	         tg_link_epoch(link), o.connect_timeout, o.udp_timeout, o.dns_timeout);
+	log_upstream(&rd.upstream);
 	if (event_base_dispatch(rd.base) < 0)
 		fatalx("event loop failed");
 

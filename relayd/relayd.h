@@ -14,6 +14,7 @@
 #include <sys/time.h>
 
 #include "flowapi.h"
+#include "socks5.h"
 
 struct event_base;
 struct relay_flow;
@@ -77,7 +78,8 @@ struct relayd {
 	struct tg_link_fds *link_fds;
 	struct tg_stats_region *stats_region; /* NULL: counters not published */
 	struct timeval connect_timeout;
-	size_t chunk; /* bytes handed to tg_flow_send() at once: one link slot */
+	struct relay_upstream upstream; /* TCP flows' way out (one for all, until rules come) */
+	size_t chunk;                   /* bytes handed to tg_flow_send() at once: one link slot */
 	TAILQ_HEAD(relay_flows, relay_flow) flows;
 	struct relayd_stats stats;
 	/* UDP: idle timeouts in ms, for port 53 and for the rest */
@@ -92,9 +94,12 @@ struct relayd {
 /* Milliseconds on a coarse monotonic clock, for idle timeouts. */
 uint64_t relay_now_ms(void);
 
-/* relay_tcp.c: one TCP flow relayed over one outbound socket, direct mode. */
+/*
+ * relay_tcp.c: one TCP flow relayed over one outbound socket, directly or through a SOCKS5
+ * proxy (up, which must outlive the flow).
+ */
 void relay_tcp_open(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
-                    const struct tg_addr *dst);
+                    const struct tg_addr *dst, const struct relay_upstream *up);
 void relay_tcp_data(struct relayd *rd, uint32_t flow, const void *data, size_t len);
 void relay_tcp_shut_wr(struct relayd *rd, uint32_t flow);
 void relay_tcp_reset(struct relayd *rd, uint32_t flow);

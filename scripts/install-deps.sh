@@ -11,10 +11,16 @@ PKGS=(
 	build-essential cmake pkg-config clang-format
 	libevent-dev libdpdk-dev libcmocka-dev libinih-dev libmnl-dev libseccomp-dev libsystemd-dev
 	dpkg-dev iproute2 curl iperf3 wrk python3 procps psmisc
-	dnsmasq-base bind9-dnsutils iputils-ping
+	dnsmasq-base bind9-dnsutils iputils-ping iputils-arping microsocks
+	debhelper fakeroot man-db groff-base
+	clang libclang-rt-14-dev
 )
 # e2e tests: dnsmasq-base (dnsmasq binary only, no system service) and bind9-dnsutils (dig) for
-# test_udp.sh, iputils-ping (ping, ping -6) for test_icmp.sh.
+# test_udp.sh, iputils-ping (ping, ping -6) for test_icmp.sh, iputils-arping (arping) for
+# test_tap.sh, microsocks (a SOCKS5 server) for test_socks5.sh. debhelper and fakeroot (with
+# dpkg-dev) build the Debian package in tests/pkg/test_deb.sh; man-db and groff-base check its
+# man pages. clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) build the fuzz
+# targets (fuzz/run.sh, docs/fuzzing.md).
 DEB_SRC_FILE=/etc/apt/sources.list.d/tungate-deb-src.sources
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -1,6 +1,9 @@
 /*
  * lwIP's only network interface: packets arrive from tunio as link A descriptors and leave
- * through link A slots. The TUN carries bare IP packets, so there is no link layer here.
+ * through link A slots. A TUN carries bare IP packets, so there is no link layer; a TAP
+ * (--tap, docs/modes.md) carries Ethernet frames, and the netif becomes an Ethernet netif
+ * with the gateway's MAC and addresses, so that lwIP answers ARP and neighbour solicitations
+ * for the gateway itself.
  *
  * Before lwIP sees a packet, a minimal check drops what cannot be parsed and, in consistent
  * handshake mode, takes out SYNs, which wait for relayd's connect result (syn_hold.c). Echo
@@ -8,6 +11,8 @@
  */
 #include <string.h>
 
+#include "lwip/etharp.h"
+#include "lwip/ethip6.h"
 #include "lwip/init.h"
 #include "lwip/ip.h"
 #include "lwip/ip4.h"
@@ -15,7 +20,9 @@
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/prot/ip4.h"
+#include "lwip/prot/ethernet.h"
 #include "lwip/prot/ip6.h"
+#include "netif/ethernet.h"
 
 #include "log.h"
 #include "proto.h"
@@ -67,26 +74,74 @@ static err_t tun_netif_init(struct netif *netif)
 	netif->name[0] = 't';
 	netif->name[1] = 'g';
 	netif->mtu = (u16_t)sd->mtu;
+	if (sd->tap) {
+		/* lwIP adds and resolves the Ethernet header; link_output sends whole frames. */
+		netif->output = etharp_output;
+		netif->output_ip6 = ethip6_output;
+		netif->linkoutput = link_output;
+		netif->hwaddr_len = ETH_HWADDR_LEN;
+		memcpy(netif->hwaddr, sd->gw_mac, ETH_HWADDR_LEN);
+		netif->flags = NETIF_FLAG_UP | NETIF_FLAG_LINK_UP | NETIF_FLAG_ETHARP |
+		               NETIF_FLAG_ETHERNET | NETIF_FLAG_BROADCAST |
+		               NETIF_FLAG_MLD6; /* joins solicited-node groups: ND needs them */
+		return ERR_OK;
+	}
 	netif->output = output_ip4;
 	netif->output_ip6 = output_ip6;
 	netif->flags = NETIF_FLAG_UP | NETIF_FLAG_LINK_UP;
 	return ERR_OK;
 }
 
+/* TAP: the gateway's global IPv6 address, usable at once (no DAD: the address is ours). */
+static int add_gateway_ipv6(struct stackd *sd)
+{
+	ip6_addr_t a;
+	s8_t idx;
+
+	if (!sd->has_gw_ipv6)
+		return 0;
+	memcpy(&a.addr, sd->gw_ipv6, sizeof(a.addr));
+	ip6_addr_clear_zone(&a);
+	if (netif_add_ip6_address(&tun_netif, &a, &idx) != ERR_OK)
+		return -1;
+	netif_ip6_addr_set_state(&tun_netif, idx, IP6_ADDR_PREFERRED);
+	return 0;
+}
+
 int netif_link_init(struct stackd *sd)
 {
 	ip4_addr_t addr, mask, gw;
 
-	/*
-	 * lwIP routes nothing through a default netif without an address. This one is never
-	 * seen by clients (every destination is accepted), so a link-local address will do.
-	 */
-	IP4_ADDR(&addr, 169, 254, 53, 1);
-	IP4_ADDR(&mask, 255, 255, 255, 255);
+	if (sd->tap) {
+		/*
+		 * The gateway's own address on the segment: lwIP answers ARP for it, and
+		 * resolves clients (which must be on this subnet) with ARP from it.
+		 */
+		addr.addr = sd->gw_ipv4;
+		mask.addr = sd->gw_ipv4_mask;
+	} else {
+		/*
+		 * lwIP routes nothing through a default netif without an address. This one is
+		 * never seen by clients (every destination is accepted), so a link-local address
+		 * will do.
+		 */
+		IP4_ADDR(&addr, 169, 254, 53, 1);
+		IP4_ADDR(&mask, 255, 255, 255, 255);
+	}
 	ip4_addr_set_zero(&gw);
+	/*
+	 * input stays ip_input in both modes: held SYNs are replayed (syn_hold.c) as bare IP
+	 * packets through netif->input. TAP frames go through ethernet_input in input_packet.
+	 */
 	if (!netif_add(&tun_netif, &addr, &mask, &gw, sd, tun_netif_init, ip_input))
 		return -1;
+	/* From the MAC in TAP mode: the fe80:: address neighbours expect for it. */
 	netif_create_ip6_linklocal_address(&tun_netif, 1);
+	if (sd->tap) {
+		netif_ip6_addr_set_state(&tun_netif, 0, IP6_ADDR_PREFERRED);
+		if (add_gateway_ipv6(sd) < 0)
+			return -1;
+	}
 	netif_set_default(&tun_netif);
 	netif_set_up(&tun_netif);
 	netif_set_link_up(&tun_netif);
@@ -125,13 +180,55 @@ static bool filter_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 	return true;
 }
 
+/*
+ * TAP: returns true if lwIP should not see this frame; counts why. Only frames for the
+ * gateway's MAC, broadcast and the IPv4/IPv6 multicast ranges pass: lwIP accepts every IP
+ * destination, so it would otherwise terminate traffic between other hosts on the segment.
+ * IP frames then go through the same checks as TUN packets, on the packet inside.
+ */
+static bool filter_frame(struct stackd *sd, const uint8_t *f, uint32_t len)
+{
+	static const uint8_t bcast[ETH_HWADDR_LEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	uint16_t type;
+
+	if (len < SIZEOF_ETH_HDR) {
+		sd->ctr.drop_malformed++;
+		return true;
+	}
+	if (memcmp(f, sd->gw_mac, ETH_HWADDR_LEN) != 0 && memcmp(f, bcast, ETH_HWADDR_LEN) != 0 &&
+	    !(f[0] == 0x01 && f[1] == 0x00 && f[2] == 0x5e) && !(f[0] == 0x33 && f[1] == 0x33)) {
+		sd->ctr.drop_l2_foreign++;
+		return true;
+	}
+	type = (uint16_t)(f[12] << 8 | f[13]);
+	switch (type) {
+	case ETHTYPE_ARP:
+		return false; /* lwIP's etharp checks the rest */
+	case ETHTYPE_IP:
+	case ETHTYPE_IPV6:
+		if (len == SIZEOF_ETH_HDR ||
+		    ((f[SIZEOF_ETH_HDR] >> 4) == 4) != (type == ETHTYPE_IP)) {
+			sd->ctr.drop_malformed++;
+			return true;
+		}
+		return filter_packet(sd, f + SIZEOF_ETH_HDR, len - SIZEOF_ETH_HDR);
+	case ETHTYPE_VLAN:
+	case ETHTYPE_QINQ:
+		sd->ctr.drop_l2_vlan++; /* not supported: docs/modes.md */
+		return true;
+	default:
+		sd->ctr.drop_l2_ethertype++;
+		return true;
+	}
+}
+
 static void input_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 {
 	struct pbuf *p;
 
 	sd->ctr.pkts_in++;
 	sd->ctr.bytes_in += len;
-	if (filter_packet(sd, pkt, len))
+	if (sd->tap ? filter_frame(sd, pkt, len) : filter_packet(sd, pkt, len))
 		return;
 	if (len > 0xffff) {
 		sd->ctr.drop_malformed++;
@@ -144,6 +241,11 @@ static void input_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 		return;
 	}
 	memcpy(p->payload, pkt, len);
+	if (sd->tap) {
+		/* Frees p itself, whatever it returns. */
+		ethernet_input(p, sd->netif);
+		return;
+	}
 	if (sd->netif->input(p, sd->netif) != ERR_OK)
 		pbuf_free(p);
 }

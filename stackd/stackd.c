@@ -3,6 +3,7 @@
  * nothing else. One libevent loop dispatches three things: link A's bell (packets in: lwIP
  * input), link B's bell (flow messages: tcp_flow.c), and lwIP's timer.
  */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,8 +30,6 @@
 
 #define SWEEP_INTERVAL_SEC 1
 
-struct stackd stackd;
-static uint32_t next_flow_id = 1;
 static struct tg_stats_region *stats;
 
 static const struct tg_stat_def stat_defs[] = {
@@ -59,20 +58,14 @@ static const struct tg_stat_def stat_defs[] = {
         TG_STAT(struct stackd_counters, drop_udp_too_big),
         TG_STAT(struct stackd_counters, drop_udp_no_slot),
         TG_STAT(struct stackd_counters, credit_errors),
+        TG_STAT(struct stackd_counters, drop_l2_foreign),
+        TG_STAT(struct stackd_counters, drop_l2_ethertype),
+        TG_STAT(struct stackd_counters, drop_l2_vlan),
 };
 
 static void publish_stats(void)
 {
 	tg_stats_publish(stats, stat_defs, sizeof(stat_defs) / sizeof(stat_defs[0]), &stackd.ctr);
-}
-
-uint32_t stackd_alloc_flow_id(void)
-{
-	/* Ids are never reused while in use; a wrap after 2^32 flows skips live ones. */
-	while (next_flow_id == 0 || tcp_flow_owns(next_flow_id) || udp_flow_owns(next_flow_id) ||
-	       syn_hold_owns(next_flow_id))
-		next_flow_id++;
-	return next_flow_id++;
 }
 
 static void usage(void)
@@ -82,7 +75,9 @@ static void usage(void)
 	        "--link-b MEMFD,BELL_SELF,BELL_PEER --mtu N\n"
 	        "              [--max-flows N] [--handshake fast|consistent]\n"
 	        "              [--tcp-idle-timeout SEC] [--tcp-half-close-timeout SEC]\n"
-	        "              [--udp-timeout SEC] [--connect-timeout SEC] [--log-level LEVEL]\n");
+	        "              [--udp-timeout SEC] [--connect-timeout SEC] [--log-level LEVEL]\n"
+	        "              [--tap --gateway-mac MAC --gateway-ipv4 A.B.C.D/N "
+	        "[--gateway-ipv6 ADDR]]\n");
 	exit(2);
 }
 
@@ -100,7 +95,43 @@ struct options {
 	long ctl_fd;
 	struct tg_sandbox sandbox;
 	enum tg_log_level level;
+	bool tap;
+	bool have_mac, have_ipv4, have_ipv6;
+	uint8_t gw_mac[6];
+	struct in_addr gw_ipv4;
+	unsigned gw_prefix;
+	struct in6_addr gw_ipv6;
 };
+
+/* TAP mode's --gateway-* values; tungate has checked them, this only refuses garbage. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+	           &end) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return (mac[0] & 1) ? -1 : 0; /* a multicast MAC cannot be a source */
+}
+
+static int parse_ipv4_prefix(const char *s, struct in_addr *a, unsigned *prefix)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	unsigned long v;
+
+	if (!slash || (size_t)(slash - s) >= sizeof(ip))
+		return -1;
+	memcpy(ip, s, (size_t)(slash - s));
+	ip[slash - s] = '\0';
+	if (inet_pton(AF_INET, ip, a) != 1 || tg_parse_uint(slash + 1, 1, 30, &v) < 0)
+		return -1;
+	*prefix = (unsigned)v;
+	return 0;
+}
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
@@ -119,11 +150,17 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"ctl-fd", required_argument, NULL, 'C'},
 	        {"sandbox", required_argument, NULL, 'S'},
 	        {"test-forbidden", required_argument, NULL, 'X'},
+	        {"tap", no_argument, NULL, 'T'},
+	        {"gateway-mac", required_argument, NULL, 'M'},
+	        {"gateway-ipv4", required_argument, NULL, '4'},
+	        {"gateway-ipv6", required_argument, NULL, '6'},
 	        {NULL, 0, NULL, 0},
 	};
 	bool have_a = false, have_b = false;
 	int ch;
 
+	/* Every option not given keeps a defined default (an uninitialised bool is UB). */
+	memset(o, 0, sizeof(*o));
 	o->mtu = 1500;
 	o->max_flows = 4096;
 	o->level = TG_LOG_INFO;
@@ -207,11 +244,31 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (tg_sandbox_set_test(&o->sandbox, optarg) < 0)
 				usage();
 			break;
+		case 'T':
+			o->tap = true;
+			break;
+		case 'M':
+			if (parse_mac(optarg, o->gw_mac) < 0)
+				usage();
+			o->have_mac = true;
+			break;
+		case '4':
+			if (parse_ipv4_prefix(optarg, &o->gw_ipv4, &o->gw_prefix) < 0)
+				usage();
+			o->have_ipv4 = true;
+			break;
+		case '6':
+			if (inet_pton(AF_INET6, optarg, &o->gw_ipv6) != 1)
+				usage();
+			o->have_ipv6 = true;
+			break;
 		default:
 			usage();
 		}
 	}
 	if (!have_a || !have_b || optind != argc)
+		usage();
+	if (o->tap && (!o->have_mac || !o->have_ipv4))
 		usage();
 }
 
@@ -220,20 +277,6 @@ static void on_lwip_timer(evutil_socket_t fd, short what, void *arg)
 	sys_check_timeouts();
 	stackd_flush_links();
 	stackd_lwip_timer_update();
-}
-
-void stackd_lwip_timer_update(void)
-{
-	u32_t ms = sys_timeouts_sleeptime();
-	struct timeval tv;
-
-	if (ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE) {
-		evtimer_del(stackd.lwip_timer);
-		return;
-	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(stackd.lwip_timer, &tv);
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -246,12 +289,6 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	publish_stats();
 	stackd_flush_links();
 	stackd_lwip_timer_update();
-}
-
-void stackd_flush_links(void)
-{
-	tg_link_flush(stackd.link_a);
-	tg_link_flush(stackd.link_b);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -377,6 +414,14 @@ int main(int argc, char **argv)
 	stackd.half_close_timeout = (uint32_t)o.half_close_timeout;
 	stackd.udp_timeout = (uint32_t)o.udp_timeout;
 	stackd.connect_timeout = (uint32_t)o.connect_timeout;
+	stackd.tap = o.tap;
+	if (o.tap) {
+		memcpy(stackd.gw_mac, o.gw_mac, sizeof(stackd.gw_mac));
+		stackd.gw_ipv4 = o.gw_ipv4.s_addr;
+		stackd.gw_ipv4_mask = htonl(0xffffffffu << (32 - o.gw_prefix));
+		stackd.has_gw_ipv6 = o.have_ipv6;
+		memcpy(stackd.gw_ipv6, &o.gw_ipv6, sizeof(stackd.gw_ipv6));
+	}
 	if (o.stats_fd >= 0 && !(stats = tg_stats_attach((int)o.stats_fd, TG_STATS_STACKD)))
 		log_warnx("stats fd %ld is not a stats file: counters are not published",
 		          o.stats_fd);
@@ -384,13 +429,23 @@ int main(int argc, char **argv)
 	stackd.fds_b = &o.link_b;
 	stackd.link_a = attach(&o.link_a, 1, "A");
 	stackd.link_b = attach(&o.link_b, 0, "B");
-	if (tg_link_slot_size(stackd.link_a) < stackd.mtu)
-		fatalx("link A slots (%u bytes) are smaller than the MTU %u",
-		       tg_link_slot_size(stackd.link_a), stackd.mtu);
+	/* A TAP frame is the MTU plus the Ethernet header (a tagged frame is dropped anyway). */
+	if (tg_link_slot_size(stackd.link_a) < stackd.mtu + (stackd.tap ? 14u : 0u))
+		fatalx("link A slots (%u bytes) are smaller than the MTU %u%s",
+		       tg_link_slot_size(stackd.link_a), stackd.mtu,
+		       stackd.tap ? " plus an Ethernet header" : "");
 
 	stackd.base = event_base_new();
 	if (!stackd.base)
 		fatalx("event_base_new");
+	/*
+	 * HELLO first: a TAP netif coming up sends gratuitous ARP and MLD reports at once, and
+	 * tunio takes anything before HELLO as a protocol error.
+	 */
+	if (tg_hello_send(stackd.link_a, TG_ROLE_STACKD, 0) < 0 ||
+	    tg_hello_send(stackd.link_b, TG_ROLE_STACKD, STACKD_WINDOW) < 0)
+		fatalx("cannot queue HELLO");
+	stackd_flush_links();
 	lwip_init();
 	if (netif_link_init(&stackd) < 0)
 		fatalx("cannot set up the lwIP interface");
@@ -401,11 +456,6 @@ int main(int argc, char **argv)
 	syn_hold_init(&stackd);
 	if (icmp_init(&stackd) < 0)
 		fatalx("cannot set up ICMP echo relaying");
-
-	if (tg_hello_send(stackd.link_a, TG_ROLE_STACKD, 0) < 0 ||
-	    tg_hello_send(stackd.link_b, TG_ROLE_STACKD, STACKD_WINDOW) < 0)
-		fatalx("cannot queue HELLO");
-	stackd_flush_links();
 
 	stackd.lwip_timer = evtimer_new(stackd.base, on_lwip_timer, NULL);
 	stackd.lev_a = tg_link_event_new(stackd.base, stackd.link_a, netif_link_drain, &stackd);
@@ -426,8 +476,9 @@ int main(int argc, char **argv)
 	tg_sandbox_stackd(&o.sandbox);
 
 	tg_ctl_send_ready((int)o.ctl_fd);
-	log_info("running: mtu %u, max %u flows, %s handshake", stackd.mtu, stackd.max_flows,
-	         stackd.handshake == TG_OPEN_CONSISTENT ? "consistent" : "fast");
+	log_info("running: mtu %u, max %u flows, %s handshake%s", stackd.mtu, stackd.max_flows,
+	         stackd.handshake == TG_OPEN_CONSISTENT ? "consistent" : "fast",
+	         stackd.tap ? ", TAP mode" : "");
 	event_base_dispatch(stackd.base);
 
 	tcp_flow_shutdown_all();

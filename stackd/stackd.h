@@ -49,6 +49,9 @@ struct stackd_counters {
 	uint64_t drop_udp_not_unicast;
 	uint64_t drop_udp_too_big;
 	uint64_t drop_udp_no_slot;
+	uint64_t drop_l2_foreign;   /* TAP: frame for another MAC (lwIP would take it) */
+	uint64_t drop_l2_ethertype; /* TAP: neither IPv4, IPv6 nor ARP */
+	uint64_t drop_l2_vlan;      /* TAP: 802.1Q/802.1ad tagged, not supported */
 };
 
 struct stackd {
@@ -70,6 +73,13 @@ struct stackd {
 	uint32_t half_close_timeout;
 	uint32_t udp_timeout;     /* relayd's NAT timeout; stackd sweeps at twice it */
 	uint32_t connect_timeout; /* relayd's; bounds how long a SYN is held */
+	/* TAP mode (--tap): frames, and the gateway's own identity on the segment */
+	bool tap;
+	bool has_gw_ipv6;
+	uint8_t gw_mac[6];
+	uint32_t gw_ipv4;      /* network byte order */
+	uint32_t gw_ipv4_mask; /* network byte order */
+	uint8_t gw_ipv6[16];
 	struct event *sweep_timer;
 	bool hello_a;
 	bool hello_b;

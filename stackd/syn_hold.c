@@ -15,6 +15,7 @@
 
 #include "icmp.h"
 #include "log.h"
+#include "lwip_addr.h"
 #include "proto.h"
 #include "stackd.h"
 #include "syn_hold.h"
@@ -41,20 +42,9 @@ static struct stackd *sd;
 static struct held_syn *buckets[HOLD_BUCKETS];
 static unsigned held_count;
 
-static uint32_t tuple_hash(const struct tg_addr *client, const struct tg_addr *dst)
-{
-	uint32_t h = 2166136261u;
-	const uint8_t *parts[2] = {(const uint8_t *)client, (const uint8_t *)dst};
-
-	for (int i = 0; i < 2; i++)
-		for (size_t j = 0; j < sizeof(struct tg_addr); j++)
-			h = (h ^ parts[i][j]) * 16777619u;
-	return h % HOLD_BUCKETS;
-}
-
 static struct held_syn **find_slot(const struct tg_addr *client, const struct tg_addr *dst)
 {
-	struct held_syn **pp = &buckets[tuple_hash(client, dst)];
+	struct held_syn **pp = &buckets[lwip_addr_pair_hash(client, dst, HOLD_BUCKETS)];
 
 	while (*pp && (memcmp(&(*pp)->client, client, sizeof(*client)) != 0 ||
 	               memcmp(&(*pp)->dst, dst, sizeof(*dst)) != 0))
@@ -122,23 +112,12 @@ static bool parse_syn(const uint8_t *pkt, uint32_t len, struct tg_addr *client, 
 	return dst->port != 0;
 }
 
-static void to_ip(ip_addr_t *ip, const struct tg_addr *a)
-{
-	if (a->family == TG_AF_INET6) {
-		IP_ADDR6(ip, 0, 0, 0, 0);
-		memcpy(ip_2_ip6(ip)->addr, a->ip, 16);
-		ip6_addr_clear_zone(ip_2_ip6(ip));
-	} else {
-		IP_ADDR4(ip, a->ip[0], a->ip[1], a->ip[2], a->ip[3]);
-	}
-}
-
 static void send_rst(const struct held_syn *h)
 {
 	ip_addr_t local, remote;
 
-	to_ip(&local, &h->dst);
-	to_ip(&remote, &h->client);
+	lwip_addr_from_tg(&local, &h->dst);
+	lwip_addr_from_tg(&remote, &h->client);
 	/* RST|ACK acknowledging the SYN: the client's connect() fails with ECONNREFUSED. */
 	tcp_rst(NULL, 0, h->isn + 1, &local, &remote, h->dst.port, h->client.port);
 }
@@ -275,7 +254,12 @@ void syn_hold_sweep(time_t now)
 			struct held_syn *next = h->next;
 
 			if (now - h->since > limit) {
-				if (h->approved) {
+				/*
+				 * An approved SYN's flow may be gone already: relayd reset it, or
+				 * the TCP idle sweep did and told relayd. Either way relayd knows;
+				 * a second RESET would name a flow it has forgotten.
+				 */
+				if (h->approved && tcp_flow_owns(h->flow)) {
 					struct tg_desc d = {.slot = TG_NO_SLOT,
 					                    .flow = h->flow,
 					                    .type = TG_MSG_RESET};

@@ -22,6 +22,7 @@
 
 #include "flow_table.h"
 #include "log.h"
+#include "lwip_addr.h"
 #include "proto.h"
 #include "stackd.h"
 #include "syn_hold.h"
@@ -106,21 +107,22 @@ static void flow_abort(struct tcp_flow *f, bool tell_relay)
 	flow_free(f);
 }
 
-/* Frees the flow once neither lwIP nor relayd can mention it any more. */
-static void maybe_finish(struct tcp_flow *f)
+/* Frees the flow once neither lwIP nor relayd can mention it any more; true if it did. */
+static bool maybe_finish(struct tcp_flow *f)
 {
 	if (f->pcb || !f->relay_closed || !f->shut_sent)
-		return; /* a flow waiting for its accept has not shut anything yet */
+		return false; /* a flow waiting for its accept has not shut anything yet */
 	flow_free(f);
+	return true;
 }
 
-/* Closes the pcb once both directions are done, so lwIP can free it. */
-static void maybe_close_pcb(struct tcp_flow *f)
+/* Closes the pcb once both directions are done, so lwIP can free it; true if f was freed. */
+static bool maybe_close_pcb(struct tcp_flow *f)
 {
 	struct tcp_pcb *pcb = f->pcb;
 
 	if (!pcb || !f->client_fin || !f->tx_shut || !f->shut_sent)
-		return;
+		return false;
 	/*
 	 * Every byte the client sent has been handed to relayd, but the window opens only as
 	 * relayd credits it, and the last credits may never come: open it fully now, or
@@ -134,11 +136,14 @@ static void maybe_close_pcb(struct tcp_flow *f)
 	detach_pcb(f);
 	if (tcp_close(pcb) != ERR_OK)
 		tcp_abort(pcb);
-	maybe_finish(f);
+	return maybe_finish(f);
 }
 
-/* Moves buffered client bytes into link B slots, as far as credit and slots allow. */
-static void push_up(struct tcp_flow *f)
+/*
+ * Moves buffered client bytes into link B slots, as far as credit and slots allow. Returns
+ * true if that ended the flow (freed: the caller must not touch f again).
+ */
+static bool push_up(struct tcp_flow *f)
 {
 	uint32_t slot_size = tg_link_slot_size(sd->link_b);
 
@@ -153,14 +158,14 @@ static void push_up(struct tcp_flow *f)
 		d.slot = tg_link_alloc(sd->link_b);
 		if (d.slot == TG_NO_SLOT) {
 			wait_for_slots(f);
-			return;
+			return false;
 		}
 		memcpy(tg_link_slot(sd->link_b, d.slot), tg_bytebuf_head(&f->up), n);
 		d.len = n;
 		if (tg_link_send(sd->link_b, &d) < 0) {
 			tg_link_unalloc(sd->link_b, d.slot);
 			wait_for_slots(f);
-			return;
+			return false;
 		}
 		tg_bytebuf_consume(&f->up, n);
 		f->up_credit -= n;
@@ -168,9 +173,13 @@ static void push_up(struct tcp_flow *f)
 	if (f->up.len == 0 && f->client_fin && !f->shut_sent) {
 		send_msg(TG_MSG_SHUT_WR, f->id, 0);
 		f->shut_sent = true;
-		maybe_close_pcb(f);
-		maybe_finish(f);
+		/*
+		 * Either may free f: closing the pcb frees it when relayd already sent CLOSED
+		 * (out of order, but relayd is not trusted), and a flow without pcb goes now.
+		 */
+		return maybe_close_pcb(f) || maybe_finish(f);
 	}
+	return false;
 }
 
 static void send_credit(struct tcp_flow *f, bool force)
@@ -240,8 +249,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	f->last_active = time(NULL);
 	if (!p) {
 		f->client_fin = true;
-		push_up(f);
-		if (f->pcb)
+		if (!push_up(f) && f->pcb)
 			maybe_close_pcb(f);
 		return ERR_OK;
 	}
@@ -279,19 +287,6 @@ static void on_err(void *arg, err_t err)
 	send_msg(TG_MSG_RESET, f->id, 0);
 	flow_free(f);
 	stackd_flush_links();
-}
-
-static void addr_from_lwip(struct tg_addr *a, const ip_addr_t *ip, u16_t port)
-{
-	memset(a, 0, sizeof(*a));
-	a->port = port;
-	if (IP_IS_V6(ip)) {
-		a->family = TG_AF_INET6;
-		memcpy(a->ip, ip_2_ip6(ip)->addr, 16);
-	} else {
-		a->family = TG_AF_INET4;
-		memcpy(a->ip, &ip_2_ip4(ip)->addr, 4);
-	}
 }
 
 /* Fast mode: relayd learns of the flow now. Consistent mode: it did when the SYN was held. */
@@ -362,8 +357,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		tcp_abort(pcb);
 		return ERR_ABRT;
 	}
-	addr_from_lwip(&m.src, &pcb->remote_ip, pcb->remote_port);
-	addr_from_lwip(&m.dst, &pcb->local_ip, pcb->local_port);
+	lwip_addr_to_tg(&m.src, &pcb->remote_ip, pcb->remote_port);
+	lwip_addr_to_tg(&m.dst, &pcb->local_ip, pcb->local_port);
 	/* Consistent mode: relayd already connected this flow when the SYN was held. */
 	held = syn_hold_take(&m.src, &m.dst);
 	if (held) {

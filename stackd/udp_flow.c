@@ -17,6 +17,7 @@
 #include "flow_table.h"
 #include "icmp.h"
 #include "log.h"
+#include "lwip_addr.h"
 #include "proto.h"
 #include "stackd.h"
 #include "tg_lwip.h"
@@ -37,20 +38,9 @@ static struct udp_pcb *any_pcb;
 static struct flow_table by_id;
 static struct udp_flow *by_tuple[TUPLE_BUCKETS];
 
-static uint32_t tuple_hash(const struct tg_addr *client, const struct tg_addr *dst)
-{
-	uint32_t h = 2166136261u;
-	const uint8_t *parts[2] = {(const uint8_t *)client, (const uint8_t *)dst};
-
-	for (int i = 0; i < 2; i++)
-		for (size_t j = 0; j < sizeof(struct tg_addr); j++)
-			h = (h ^ parts[i][j]) * 16777619u;
-	return h % TUPLE_BUCKETS;
-}
-
 static struct udp_flow *find_tuple(const struct tg_addr *client, const struct tg_addr *dst)
 {
-	struct udp_flow *f = by_tuple[tuple_hash(client, dst)];
+	struct udp_flow *f = by_tuple[lwip_addr_pair_hash(client, dst, TUPLE_BUCKETS)];
 
 	while (f && (memcmp(&f->client, client, sizeof(*client)) != 0 ||
 	             memcmp(&f->dst, dst, sizeof(*dst)) != 0))
@@ -60,7 +50,7 @@ static struct udp_flow *find_tuple(const struct tg_addr *client, const struct tg
 
 static void forget(struct udp_flow *f)
 {
-	struct udp_flow **pp = &by_tuple[tuple_hash(&f->client, &f->dst)];
+	struct udp_flow **pp = &by_tuple[lwip_addr_pair_hash(&f->client, &f->dst, TUPLE_BUCKETS)];
 
 	while (*pp && *pp != f)
 		pp = &(*pp)->tuple_next;
@@ -88,36 +78,12 @@ static struct udp_flow *create(const struct tg_addr *client, const struct tg_add
 		sd->ctr.flows_refused++;
 		return NULL;
 	}
-	h = tuple_hash(client, dst);
+	h = lwip_addr_pair_hash(client, dst, TUPLE_BUCKETS);
 	f->tuple_next = by_tuple[h];
 	by_tuple[h] = f;
 	sd->ctr.udp_flows_open++;
 	sd->ctr.udp_flows_total++;
 	return f;
-}
-
-static void to_tg_addr(struct tg_addr *a, const ip_addr_t *ip, uint16_t port)
-{
-	memset(a, 0, sizeof(*a));
-	a->port = port;
-	if (IP_IS_V6(ip)) {
-		a->family = TG_AF_INET6;
-		memcpy(a->ip, ip_2_ip6(ip)->addr, 16);
-	} else {
-		a->family = TG_AF_INET4;
-		memcpy(a->ip, &ip_2_ip4(ip)->addr, 4);
-	}
-}
-
-static void from_tg_addr(ip_addr_t *ip, const struct tg_addr *a)
-{
-	if (a->family == TG_AF_INET6) {
-		IP_ADDR6(ip, 0, 0, 0, 0);
-		memcpy(ip_2_ip6(ip)->addr, a->ip, 16);
-		ip6_addr_clear_zone(ip_2_ip6(ip));
-	} else {
-		IP_ADDR4(ip, a->ip[0], a->ip[1], a->ip[2], a->ip[3]);
-	}
 }
 
 static bool dst_is_unicast(const ip_addr_t *dst)
@@ -150,8 +116,8 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 		sd->ctr.drop_udp_too_big++;
 		goto done;
 	}
-	to_tg_addr(&client, addr, port);
-	to_tg_addr(&dst, dst_ip, tg_lwip_udp_current_dest_port());
+	lwip_addr_to_tg(&client, addr, port);
+	lwip_addr_to_tg(&dst, dst_ip, tg_lwip_udp_current_dest_port());
 	f = find_tuple(&client, &dst);
 	if (!f && !(f = create(&client, &dst)))
 		goto done;
@@ -196,8 +162,8 @@ static void deliver(struct udp_flow *f, const struct tg_msg_udp *m, const uint8_
 		return;
 	}
 	memcpy(p->payload, data, len);
-	from_tg_addr(&src, &m->src);
-	from_tg_addr(&dst, &m->dst);
+	lwip_addr_from_tg(&src, &m->src);
+	lwip_addr_from_tg(&dst, &m->dst);
 	if (tg_lwip_udp_send_from(any_pcb, p, &src, m->src.port, &dst, m->dst.port) == ERR_OK)
 		sd->ctr.udp_down++;
 	else

@@ -5,6 +5,7 @@
  */
 #include "children.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -90,7 +91,30 @@ static void cmdline_tunio(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%d", env->tun_fd);
 	keep(c, env->tun_fd);
 	arg_link(c, "--link-a", env->link_a, 0);
+	if (env->cfg->tap)
+		arg(c, "--tap");
 	arg_stats(c, env);
+}
+
+/* TAP mode: stackd's identity on the segment (docs/modes.md). */
+static void arg_tap(struct cmdline *c, const struct tg_config *cfg)
+{
+	unsigned char m[6];
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!cfg->tap)
+		return;
+	tg_config_gateway_mac(cfg, m);
+	arg(c, "--tap");
+	arg(c, "--gateway-mac");
+	arg(c, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	arg(c, "--gateway-ipv4");
+	arg(c, "%s/%u", inet_ntop(AF_INET, &cfg->gateway_ipv4, ip, sizeof(ip)),
+	    cfg->gateway_prefix);
+	if (cfg->has_gateway_ipv6) {
+		arg(c, "--gateway-ipv6");
+		arg(c, "%s", inet_ntop(AF_INET6, &cfg->gateway_ipv6, ip, sizeof(ip)));
+	}
 }
 
 /* stackd --link-a ... --link-b ... --mtu N [--max-flows N] [--log-level L] */
@@ -112,7 +136,28 @@ static void cmdline_stackd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%u", env->cfg->udp_timeout);
 	arg(c, "--connect-timeout");
 	arg(c, "%u", env->cfg->connect_timeout);
+	arg_tap(c, env->cfg);
 	arg_stats(c, env);
+}
+
+/*
+ * relayd --upstream socks5 --socks5-server A:P [--socks5-user U --socks5-password P]. relayd
+ * wipes the password from its argv as soon as it has parsed it.
+ */
+static void arg_upstream(struct cmdline *c, const struct tg_config *cfg)
+{
+	if (cfg->upstream != 1)
+		return;
+	arg(c, "--upstream");
+	arg(c, "socks5");
+	arg(c, "--socks5-server");
+	arg(c, "%s", cfg->socks5_server);
+	if (cfg->socks5_user[0] == '\0')
+		return;
+	arg(c, "--socks5-user");
+	arg(c, "%s", cfg->socks5_user);
+	arg(c, "--socks5-password");
+	arg(c, "%s", cfg->socks5_password);
 }
 
 /* relayd --link-b ... [--connect-timeout SEC] [--log-level L] */
@@ -125,6 +170,7 @@ static void cmdline_relayd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%u", env->cfg->udp_timeout);
 	arg(c, "--dns-timeout");
 	arg(c, "%u", env->cfg->dns_timeout);
+	arg_upstream(c, env->cfg);
 	arg_stats(c, env);
 }
 
@@ -172,8 +218,35 @@ static void cmdline_build(struct cmdline *c, enum tg_child_id id, const struct t
 	arg(c, "%s", level_names[env->cfg->log_level]);
 }
 
+/*
+ * In a build tree the children are next to tungate; an installed tungate (sbin) has them in
+ * the libexec directory CMake compiles in (TG_LIBEXEC_DIR). That one is used only when dir is
+ * tungate's own directory (no --libexec-dir) and holds no tunio: an explicit dir is kept.
+ */
+static const char *children_dir(const char *dir)
+{
+#ifdef TG_LIBEXEC_DIR
+	char path[PATH_MAX], exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, child_names[TG_CHILD_TUNIO]);
+	if (n <= 0 || access(path, F_OK) == 0)
+		return dir;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')))
+		*slash = '\0';
+	if (strcmp(exe, dir) == 0) {
+		log_debug("children not next to tungate in %s: using %s", dir, TG_LIBEXEC_DIR);
+		return TG_LIBEXEC_DIR;
+	}
+#endif
+	return dir;
+}
+
 void tg_children_init(struct tg_children *kids, const char *dir)
 {
+	dir = children_dir(dir);
 	memset(kids, 0, sizeof(*kids));
 	for (int i = 0; i < TG_NCHILD; i++) {
 		struct tg_child *k = &kids->child[i];

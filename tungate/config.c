@@ -9,11 +9,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <ini.h>
 
+#include "addr.h"
 #include "fdarg.h"
 
 typedef int (*key_setter)(struct tg_config *cfg, const char *value, char *err, size_t errlen);
@@ -99,6 +101,100 @@ static int set_address(struct tg_config *cfg, const char *value, char *err, size
 	cfg->has_address = true;
 	cfg->address = addr;
 	cfg->prefix_len = prefix;
+	return 0;
+}
+
+static int set_mode(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "tun") == 0)
+		cfg->tap = false;
+	else if (strcmp(value, "tap") == 0)
+		cfg->tap = true;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of tun, tap", value);
+		return -1;
+	}
+	return 0;
+}
+
+/* "xx:xx:xx:xx:xx:xx", unicast; an empty value means "derive one from the device name". */
+static int set_gateway_mac(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	unsigned b[6];
+	char end;
+
+	if (*value == '\0') {
+		cfg->has_gateway_mac = false;
+		return 0;
+	}
+	if (strlen(value) != 17 || sscanf(value, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
+	                                  &b[3], &b[4], &b[5], &end) != 6) {
+		snprintf(err, errlen, "\"%s\" is not a MAC address (xx:xx:xx:xx:xx:xx)", value);
+		return -1;
+	}
+	if ((b[0] & 1) || (b[0] | b[1] | b[2] | b[3] | b[4] | b[5]) == 0) {
+		snprintf(err, errlen, "\"%s\" is a multicast or zero MAC address", value);
+		return -1;
+	}
+	for (int i = 0; i < 6; i++)
+		cfg->gateway_mac[i] = (unsigned char)b[i];
+	cfg->has_gateway_mac = true;
+	return 0;
+}
+
+void tg_config_gateway_mac(const struct tg_config *cfg, unsigned char mac[6])
+{
+	uint32_t h = 2166136261u; /* FNV-1a: stable across runs and builds */
+
+	if (cfg->has_gateway_mac) {
+		memcpy(mac, cfg->gateway_mac, 6);
+		return;
+	}
+	for (const char *p = cfg->tun_name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	mac[0] = 0x02; /* locally administered, unicast */
+	mac[1] = 0x54;
+	mac[2] = 0x47;
+	mac[3] = (unsigned char)(h >> 16);
+	mac[4] = (unsigned char)(h >> 8);
+	mac[5] = (unsigned char)h;
+}
+
+/* "A.B.C.D/N", N 1..30: the subnet must hold the gateway and at least one client. */
+static int set_gateway_ipv4(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *slash = strchr(value, '/');
+	struct in_addr addr;
+
+	if (!slash || (size_t)(slash - value) >= sizeof(ip)) {
+		snprintf(err, errlen, "\"%s\" is not A.B.C.D/N", value);
+		return -1;
+	}
+	memcpy(ip, value, (size_t)(slash - value));
+	ip[slash - value] = '\0';
+	if (inet_pton(AF_INET, ip, &addr) != 1) {
+		snprintf(err, errlen, "\"%s\" is not an IPv4 address (A.B.C.D/N)", value);
+		return -1;
+	}
+	if (set_range(&cfg->gateway_prefix, slash + 1, 1, 30, err, errlen) < 0)
+		return -1;
+	cfg->gateway_ipv4 = addr;
+	return 0;
+}
+
+/* An IPv6 address (lwIP treats its /64 as on-link); empty: none. */
+static int set_gateway_ipv6(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (*value == '\0') {
+		cfg->has_gateway_ipv6 = false;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, value, &cfg->gateway_ipv6) != 1) {
+		snprintf(err, errlen, "\"%s\" is not an IPv6 address (no prefix length)", value);
+		return -1;
+	}
+	cfg->has_gateway_ipv6 = true;
 	return 0;
 }
 
@@ -253,11 +349,75 @@ static int set_seccomp(struct tg_config *cfg, const char *value, char *err, size
 	return 0;
 }
 
+static int set_upstream(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "direct") == 0)
+		cfg->upstream = 0;
+	else if (strcmp(value, "socks5") == 0)
+		cfg->upstream = 1;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of direct, socks5", value);
+		return -1;
+	}
+	return 0;
+}
+
+/* Numeric only: relayd has no resolver (its sandbox allows no DNS). */
+static int set_socks5_server(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	struct tg_addr a;
+
+	if (tg_addr_parse(value, &a) < 0) {
+		snprintf(err, errlen, "\"%s\" is not A.B.C.D:PORT or [IPv6]:PORT", value);
+		return -1;
+	}
+	snprintf(cfg->socks5_server, sizeof(cfg->socks5_server), "%s", value);
+	return 0;
+}
+
+static int set_cred(char *out, size_t outlen, const char *value, char *err, size_t errlen)
+{
+	if (strlen(value) >= outlen) {
+		snprintf(err, errlen, "longer than %zu bytes (RFC 1929)", outlen - 1);
+		return -1;
+	}
+	snprintf(out, outlen, "%s", value);
+	return 0;
+}
+
+static int set_socks5_user(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_cred(cfg->socks5_user, sizeof(cfg->socks5_user), value, err, errlen);
+}
+
+static int set_socks5_password(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_cred(cfg->socks5_password, sizeof(cfg->socks5_password), value, err, errlen);
+}
+
+int tg_config_check(const struct tg_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->upstream == 1 && cfg->socks5_server[0] == '\0') {
+		snprintf(err, errlen, "[relay] upstream = socks5 needs [relay] socks5_server");
+		return -1;
+	}
+	if ((cfg->socks5_user[0] == '\0') != (cfg->socks5_password[0] == '\0')) {
+		snprintf(err, errlen,
+		         "[relay] socks5_user and socks5_password: set both or neither");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct config_key config_keys[] = {
         {"tun", "name", set_tun_name},
         {"tun", "mtu", set_mtu},
         {"tun", "address", set_address},
         {"tun", "netns", set_netns},
+        {"tun", "mode", set_mode},
+        {"tun", "gateway_mac", set_gateway_mac},
+        {"tun", "gateway_ipv4", set_gateway_ipv4},
+        {"tun", "gateway_ipv6", set_gateway_ipv6},
         {"stack", "max_flows", set_max_flows},
         {"relay", "connect_timeout", set_connect_timeout},
         {"log", "level", set_log_level},
@@ -266,6 +426,10 @@ static const struct config_key config_keys[] = {
         {"stack", "tcp_half_close_timeout", set_tcp_half_close_timeout},
         {"relay", "udp_timeout", set_udp_timeout},
         {"relay", "dns_timeout", set_dns_timeout},
+        {"relay", "upstream", set_upstream},
+        {"relay", "socks5_server", set_socks5_server},
+        {"relay", "socks5_user", set_socks5_user},
+        {"relay", "socks5_password", set_socks5_password},
         {"stats", "file", set_stats_file},
         {"privsep", "tunio_user", set_tunio_user},
         {"privsep", "stackd_user", set_stackd_user},
@@ -290,6 +454,9 @@ void tg_config_defaults(struct tg_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->tun_name, "tg0");
 	cfg->mtu = 1500;
+	/* TAP mode's gateway: 198.18.0.254/24, in the benchmarking range the docs use. */
+	cfg->gateway_ipv4.s_addr = htonl(0xc61200feu);
+	cfg->gateway_prefix = 24;
 	cfg->max_flows = 4096;
 	cfg->connect_timeout = 10;
 	cfg->handshake = 0;

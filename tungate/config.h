@@ -25,6 +25,8 @@
 #define TG_NOFILE_MIN          64
 #define TG_NOFILE_MAX          (1u << 20) /* the kernel's default fs.nr_open */
 #define TG_NRUN_AS             3          /* one user per child */
+#define TG_SOCKS5_SERVER_MAX   56         /* "[v6addr]:port" and a NUL */
+#define TG_SOCKS5_CRED_MAX     255        /* RFC 1929: one length byte */
 
 struct tg_config {
 	char tun_name[IFNAMSIZ];
@@ -33,6 +35,14 @@ struct tg_config {
 	struct in_addr address;
 	unsigned prefix_len;
 	char netns[NAME_MAX + 1]; /* empty: the TUN lives in tungate's own namespace */
+	/* [tun] mode = tap (docs/modes.md): an Ethernet device, stackd is a gateway on it */
+	bool tap;
+	bool has_gateway_mac; /* false: derived from the device name (tg_config_gateway_mac) */
+	unsigned char gateway_mac[6];
+	struct in_addr gateway_ipv4; /* the gateway's own address on the segment */
+	unsigned gateway_prefix;
+	bool has_gateway_ipv6;
+	struct in6_addr gateway_ipv6;
 	unsigned max_flows;
 	unsigned connect_timeout;        /* seconds */
 	unsigned handshake;              /* enum tg_open_mode: fast (0) or consistent (1) */
@@ -52,6 +62,11 @@ struct tg_config {
 	unsigned relayd_nofile;         /* relayd's RLIMIT_NOFILE */
 	bool seccomp;                   /* false: no seccomp filters (debugging only) */
 	char test_forbidden[40];        /* test only, --test-forbidden CHILD:CALL */
+	/* [relay] upstream (docs/protocols.md, "Upstreams"): how relayd's TCP flows go out */
+	unsigned upstream;                        /* 0: direct, 1: socks5 (relayd's socks5.h) */
+	char socks5_server[TG_SOCKS5_SERVER_MAX]; /* "A.B.C.D:PORT" or "[v6]:PORT", checked */
+	char socks5_user[TG_SOCKS5_CRED_MAX + 1];
+	char socks5_password[TG_SOCKS5_CRED_MAX + 1];
 };
 
 void tg_config_defaults(struct tg_config *cfg);
@@ -66,8 +81,17 @@ int tg_config_set(struct tg_config *cfg, const char *section, const char *key, c
 /* Applies every key of an INI file. Returns 0, or -1 with "FILE:LINE: ..." in err. */
 int tg_config_load_file(struct tg_config *cfg, const char *path, char *err, size_t errlen);
 
+/*
+ * Checks between keys, once every key is set: socks5 needs socks5_server, and socks5_user and
+ * socks5_password come both or neither. Returns 0, or -1 with a message naming the keys.
+ */
+int tg_config_check(const struct tg_config *cfg, char *err, size_t errlen);
+
 /* The counters file: stats.file, or one derived from the netns and device names. */
 const char *tg_config_stats_path(const struct tg_config *cfg, char *buf, size_t len);
+
+/* TAP mode: gateway_mac, or 02:54:47 ("TG") and three bytes hashed from the device name. */
+void tg_config_gateway_mac(const struct tg_config *cfg, unsigned char mac[6]);
 
 /* "198.18.0.1/24" for the log; "" when no address is configured. */
 const char *tg_config_address_text(const struct tg_config *cfg, char *buf, size_t len);

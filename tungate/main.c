@@ -39,6 +39,10 @@ enum {
 	OPT_MTU,
 	OPT_TUN_ADDRESS,
 	OPT_NETNS,
+	OPT_MODE,
+	OPT_GATEWAY_MAC,
+	OPT_GATEWAY_IPV4,
+	OPT_GATEWAY_IPV6,
 	OPT_MAX_FLOWS,
 	OPT_CONNECT_TIMEOUT,
 	OPT_LOG_LEVEL,
@@ -58,6 +62,10 @@ enum {
 	OPT_JSON,
 	OPT_LIBEXEC_DIR,
 	OPT_VERSION,
+	OPT_UPSTREAM,
+	OPT_SOCKS5_SERVER,
+	OPT_SOCKS5_USER,
+	OPT_SOCKS5_PASSWORD,
 };
 
 /* Flags that set a configuration key: the same setter as the file, applied after it. */
@@ -71,6 +79,10 @@ static const struct flag_key {
         {OPT_MTU, "--mtu", "tun", "mtu"},
         {OPT_TUN_ADDRESS, "--tun-address", "tun", "address"},
         {OPT_NETNS, "--netns", "tun", "netns"},
+        {OPT_MODE, "--mode", "tun", "mode"},
+        {OPT_GATEWAY_MAC, "--gateway-mac", "tun", "gateway_mac"},
+        {OPT_GATEWAY_IPV4, "--gateway-ipv4", "tun", "gateway_ipv4"},
+        {OPT_GATEWAY_IPV6, "--gateway-ipv6", "tun", "gateway_ipv6"},
         {OPT_MAX_FLOWS, "--max-flows", "stack", "max_flows"},
         {OPT_CONNECT_TIMEOUT, "--connect-timeout", "relay", "connect_timeout"},
         {OPT_LOG_LEVEL, "--log-level", "log", "level"},
@@ -86,6 +98,10 @@ static const struct flag_key {
         {OPT_CHROOT, "--chroot", "privsep", "chroot"},
         {OPT_RELAYD_NOFILE, "--relayd-nofile", "privsep", "relayd_nofile"},
         {OPT_SECCOMP, "--seccomp", "privsep", "seccomp"},
+        {OPT_UPSTREAM, "--upstream", "relay", "upstream"},
+        {OPT_SOCKS5_SERVER, "--socks5-server", "relay", "socks5_server"},
+        {OPT_SOCKS5_USER, "--socks5-user", "relay", "socks5_user"},
+        {OPT_SOCKS5_PASSWORD, "--socks5-password", "relay", "socks5_password"},
 };
 
 struct override {
@@ -132,12 +148,16 @@ struct tungate {
 
 static const char synopsis[] =
         "usage: tungate [-n] [-c FILE] [--tun-name NAME] [--mtu N] [--tun-address A.B.C.D/N]\n"
-        "               [--netns NAME] [--max-flows N] [--connect-timeout SEC]\n"
+        "               [--netns NAME] [--mode tun|tap] [--gateway-mac MAC]\n"
+        "               [--gateway-ipv4 A.B.C.D/N] [--gateway-ipv6 ADDR]\n"
+        "               [--max-flows N] [--connect-timeout SEC]\n"
         "               [--handshake fast|consistent] [--tcp-idle-timeout SEC]\n"
         "               [--tcp-half-close-timeout SEC] [--udp-timeout SEC] [--dns-timeout SEC]\n"
         "               [--stats-file PATH] [--log-level LEVEL] [--libexec-dir DIR]\n"
         "               [--tunio-user USER] [--stackd-user USER] [--relayd-user USER]\n"
         "               [--chroot DIR] [--relayd-nofile N] [--seccomp yes|no]\n"
+        "               [--upstream direct|socks5] [--socks5-server ADDR:PORT]\n"
+        "               [--socks5-user USER --socks5-password PASSWORD]\n"
         "       tungate stats [--json] [-c FILE] [--netns NAME] [--tun-name NAME]\n"
         "       tungate --help | --version\n";
 
@@ -157,6 +177,11 @@ __attribute__((noreturn)) static void help(void)
 	       "      --mtu N              576..65535 (tun.mtu, default 1500)\n"
 	       "      --tun-address CIDR   IPv4 address of the TUN (tun.address, default none)\n"
 	       "      --netns NAME         create the TUN in /run/netns/NAME (tun.netns)\n"
+	       "      --mode tun|tap       tun.mode: IP packets (default) or Ethernet frames,\n"
+	       "                           stackd then answering ARP/ND as a gateway\n"
+	       "      --gateway-mac MAC    tun.gateway_mac (tap; default 02:54:47:+hash of name)\n"
+	       "      --gateway-ipv4 CIDR  tun.gateway_ipv4 (tap; default 198.18.0.254/24)\n"
+	       "      --gateway-ipv6 ADDR  tun.gateway_ipv6 (tap; default none)\n"
 	       "      --max-flows N        stack.max_flows (default 4096)\n"
 	       "      --connect-timeout S  relay.connect_timeout, 1..300 (default 10)\n"
 	       "      --handshake MODE     stack.handshake: fast (SYN-ACK at once, default) or\n"
@@ -175,6 +200,10 @@ __attribute__((noreturn)) static void help(void)
 	       "                           (default /run/tungate/empty; empty value: none)\n"
 	       "      --relayd-nofile N    privsep.relayd_nofile: relayd's fd limit (65536)\n"
 	       "      --seccomp yes|no     privsep.seccomp: system call filters (default yes)\n"
+	       "      --upstream KIND      relay.upstream: direct (default) or socks5\n"
+	       "      --socks5-server A:P  relay.socks5_server: A.B.C.D:PORT or [IPv6]:PORT\n"
+	       "      --socks5-user USER   relay.socks5_user, with --socks5-password PASSWORD\n"
+	       "                           (relay.socks5_password): RFC 1929 authentication\n"
 	       "      --json               with `stats`: print JSON instead of a table\n"
 	       "      --libexec-dir DIR    where tunio, stackd and relayd are (default: next to "
 	       "tungate)\n",
@@ -199,6 +228,10 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 	        {"mtu", required_argument, NULL, OPT_MTU},
 	        {"tun-address", required_argument, NULL, OPT_TUN_ADDRESS},
 	        {"netns", required_argument, NULL, OPT_NETNS},
+	        {"mode", required_argument, NULL, OPT_MODE},
+	        {"gateway-mac", required_argument, NULL, OPT_GATEWAY_MAC},
+	        {"gateway-ipv4", required_argument, NULL, OPT_GATEWAY_IPV4},
+	        {"gateway-ipv6", required_argument, NULL, OPT_GATEWAY_IPV6},
 	        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
 	        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
 	        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -214,6 +247,10 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 	        {"chroot", required_argument, NULL, OPT_CHROOT},
 	        {"relayd-nofile", required_argument, NULL, OPT_RELAYD_NOFILE},
 	        {"seccomp", required_argument, NULL, OPT_SECCOMP},
+	        {"upstream", required_argument, NULL, OPT_UPSTREAM},
+	        {"socks5-server", required_argument, NULL, OPT_SOCKS5_SERVER},
+	        {"socks5-user", required_argument, NULL, OPT_SOCKS5_USER},
+	        {"socks5-password", required_argument, NULL, OPT_SOCKS5_PASSWORD},
 	        {"test-forbidden", required_argument, NULL, OPT_TEST_FORBIDDEN},
 	        {"json", no_argument, NULL, OPT_JSON},
 	        {"libexec-dir", required_argument, NULL, OPT_LIBEXEC_DIR},
@@ -286,6 +323,16 @@ static int config_try(struct tg_config *cfg, const struct cli *cli, char *err, s
 			return -1;
 		}
 	}
+	if (tg_config_check(cfg, err, errlen) < 0)
+		return -1;
+	if (cli->test_forbidden &&
+	    tg_privsep_set_test(cfg, cli->test_forbidden, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "--test-forbidden: %s", why);
+		return -1;
+	}
+	/* Users are looked up here: a missing one is a configuration error like any other. */
+	if (!cli->stats && tg_privsep_resolve(cfg, err, errlen) < 0)
+		return -1;
 	return 0;
 }
 
@@ -591,10 +638,10 @@ static void log_running(const struct tungate *tg)
 	if (tg->cfg.netns[0])
 		snprintf(where, sizeof(where), " in netns %s", tg->cfg.netns);
 	tg_config_address_text(&tg->cfg, addr, sizeof(addr));
-	log_info("running on %s%s (mtu %u%s%s), tunio pid %d, stackd pid %d, relayd pid %d",
-	         tg->ifname, where, tg->cfg.mtu, addr[0] ? ", address " : "", addr,
-	         (int)k[TG_CHILD_TUNIO].pid, (int)k[TG_CHILD_STACKD].pid,
-	         (int)k[TG_CHILD_RELAYD].pid);
+	log_info("running on %s%s (%smtu %u%s%s), tunio pid %d, stackd pid %d, relayd pid %d",
+	         tg->ifname, where, tg->cfg.tap ? "TAP, " : "", tg->cfg.mtu,
+	         addr[0] ? ", address " : "", addr, (int)k[TG_CHILD_TUNIO].pid,
+	         (int)k[TG_CHILD_STACKD].pid, (int)k[TG_CHILD_RELAYD].pid);
 }
 
 static int print_stats(const struct tg_config *cfg, bool json)

@@ -64,7 +64,7 @@ static const char *tunsetiff_hint(int err)
 	}
 }
 
-static int tun_create(const char *name, char ifname[IFNAMSIZ])
+static int tun_create(const char *name, bool tap, char ifname[IFNAMSIZ])
 {
 	struct ifreq ifr;
 	int fd, fl;
@@ -73,7 +73,8 @@ static int tun_create(const char *name, char ifname[IFNAMSIZ])
 	if (fd < 0)
 		fatal("open /dev/net/tun");
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	/* TAP: Ethernet frames, the same bytes to tunio; stackd is a host on the segment. */
+	ifr.ifr_flags = (tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		fatal("TUN %s: TUNSETIFF%s", name, tunsetiff_hint(errno));
@@ -132,7 +133,7 @@ int tg_tun_open(const struct tg_config *cfg, char ifname[IFNAMSIZ])
 	int home = netns_enter(cfg->netns);
 	int fd, s;
 
-	fd = tun_create(cfg->tun_name, ifname);
+	fd = tun_create(cfg->tun_name, cfg->tap, ifname);
 	/* Created after setns: the ioctls act on the socket's namespace, the TUN's one. */
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)

@@ -334,6 +334,44 @@ static void test_privsep(void **state)
 	assert_error_at(f, 2, "seccomp", "yes, no");
 }
 
+/* [tun] mode and the TAP gateway keys (docs/modes.md). */
+static void test_tap_mode(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char mac[6], mac2[6];
+
+	assert_false(f->cfg.tap);
+	assert_int_equal(f->cfg.gateway_prefix, 24);
+	assert_false(f->cfg.has_gateway_ipv6);
+	/* The default MAC is locally administered, unicast, and stable for a name. */
+	tg_config_gateway_mac(&f->cfg, mac);
+	tg_config_gateway_mac(&f->cfg, mac2);
+	assert_memory_equal(mac, mac2, 6);
+	assert_int_equal(mac[0], 0x02);
+	assert_int_equal(mac[1], 0x54);
+	assert_int_equal(mac[2], 0x47);
+	assert_int_equal(load(f, "[tun]\nmode = tap\ngateway_mac = 02:00:00:aa:bb:cc\n"
+	                         "gateway_ipv4 = 10.0.0.1/16\ngateway_ipv6 = 2001:db8::fe\n"),
+	                 0);
+	assert_true(f->cfg.tap);
+	tg_config_gateway_mac(&f->cfg, mac);
+	assert_int_equal(mac[5], 0xcc);
+	assert_int_equal(f->cfg.gateway_prefix, 16);
+	assert_true(f->cfg.has_gateway_ipv6);
+	assert_int_equal(load(f, "[tun]\nmode = tep\n"), -1);
+	assert_error_at(f, 2, "mode", "tun, tap");
+	assert_int_equal(load(f, "[tun]\ngateway_mac = 01:00:5e:00:00:01\n"), -1);
+	assert_error_at(f, 2, "gateway_mac", "multicast");
+	assert_int_equal(load(f, "[tun]\ngateway_mac = 02:00:00:aa:bb\n"), -1);
+	assert_error_at(f, 2, "gateway_mac", "not a MAC");
+	assert_int_equal(load(f, "[tun]\ngateway_ipv4 = 10.0.0.1\n"), -1);
+	assert_error_at(f, 2, "gateway_ipv4", "A.B.C.D/N");
+	assert_int_equal(load(f, "[tun]\ngateway_ipv4 = 10.0.0.1/31\n"), -1);
+	assert_error_at(f, 2, "gateway_ipv4", "out of range");
+	assert_int_equal(load(f, "[tun]\ngateway_ipv6 = 2001:db8::fe/64\n"), -1);
+	assert_error_at(f, 2, "gateway_ipv6", "IPv6");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +391,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_key_outside_section, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_privsep, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_tap_mode, setup, teardown),
 	};
 
 	log_init("test_config", TG_LOG_WARN);
