@@ -515,10 +515,6 @@ static void handle_credit(struct tg_flowapi *api, const struct tg_desc *d)
 {
 	struct flow *f;
 
-	if (d->slot != TG_NO_SLOT) {
-		bad_msg(api, d, "unexpected payload");
-		return;
-	}
 	if ((f = tcp_msg_flow(api, d)) == NULL || d->arg == 0)
 		return;
 	if (d->arg > api->peer_window - f->send_credit) {
@@ -534,10 +530,6 @@ static void handle_shut_wr(struct tg_flowapi *api, const struct tg_desc *d)
 {
 	struct flow *f;
 
-	if (d->slot != TG_NO_SLOT) {
-		bad_msg(api, d, "unexpected payload");
-		return;
-	}
 	if ((f = tcp_msg_flow(api, d)) == NULL)
 		return;
 	if (f->flags & F_RX_SHUT) {
@@ -553,10 +545,6 @@ static void handle_reset(struct tg_flowapi *api, const struct tg_desc *d)
 {
 	struct flow *f;
 
-	if (d->slot != TG_NO_SLOT) {
-		bad_msg(api, d, "unexpected payload");
-		return;
-	}
 	if ((f = msg_flow(api, d)) == NULL)
 		return;
 	/* stackd forgot the flow already: nothing more can come for it. */
@@ -571,10 +559,6 @@ static void handle_closed(struct tg_flowapi *api, const struct tg_desc *d)
 {
 	struct flow *f;
 
-	if (d->slot != TG_NO_SLOT) {
-		bad_msg(api, d, "unexpected payload");
-		return;
-	}
 	if ((f = msg_flow(api, d)) == NULL)
 		return;
 	if (!(f->flags & F_UDP)) {
@@ -672,6 +656,13 @@ static void handle_icmp_echo(struct tg_flowapi *api, const struct tg_desc *d)
 		                      api->arg);
 }
 
+/* Control messages (credit, shutdown, reset, closed) never come with a slot. */
+static bool carries_payload(uint16_t type)
+{
+	return type != TG_MSG_CREDIT && type != TG_MSG_SHUT_WR && type != TG_MSG_RESET &&
+	       type != TG_MSG_CLOSED;
+}
+
 static void dispatch(struct tg_flowapi *api, const struct tg_desc *d)
 {
 	/* tg_hello_check() hands the slot back itself. */
@@ -681,6 +672,8 @@ static void dispatch(struct tg_flowapi *api, const struct tg_desc *d)
 	}
 	if (!api->ready)
 		bad_msg(api, d, "before HELLO");
+	else if (d->slot != TG_NO_SLOT && !carries_payload(d->type))
+		bad_msg(api, d, "unexpected payload");
 	else if (d->type == TG_MSG_TCP_OPEN)
 		handle_open(api, d);
 	else if (d->type == TG_MSG_DATA)
