@@ -21,8 +21,7 @@
 typedef int (*key_setter)(struct tg_config *cfg, const char *value, char *err, size_t errlen);
 
 struct config_key {
-	const char *section;
-	const char *name;
+	struct tg_config_key pub;
 	key_setter set;
 };
 
@@ -409,42 +408,83 @@ int tg_config_check(const struct tg_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Every key, in the order of `tungate --help` and --print-config. A new key is one line here
+ * (and its setter): the INI section, the flag and the help text all come from this table.
+ */
 static const struct config_key config_keys[] = {
-        {"tun", "name", set_tun_name},
-        {"tun", "mtu", set_mtu},
-        {"tun", "address", set_address},
-        {"tun", "netns", set_netns},
-        {"tun", "mode", set_mode},
-        {"tun", "gateway_mac", set_gateway_mac},
-        {"tun", "gateway_ipv4", set_gateway_ipv4},
-        {"tun", "gateway_ipv6", set_gateway_ipv6},
-        {"stack", "max_flows", set_max_flows},
-        {"relay", "connect_timeout", set_connect_timeout},
-        {"log", "level", set_log_level},
-        {"stack", "handshake", set_handshake},
-        {"stack", "tcp_idle_timeout", set_tcp_idle_timeout},
-        {"stack", "tcp_half_close_timeout", set_tcp_half_close_timeout},
-        {"relay", "udp_timeout", set_udp_timeout},
-        {"relay", "dns_timeout", set_dns_timeout},
-        {"relay", "upstream", set_upstream},
-        {"relay", "socks5_server", set_socks5_server},
-        {"relay", "socks5_user", set_socks5_user},
-        {"relay", "socks5_password", set_socks5_password},
-        {"stats", "file", set_stats_file},
-        {"privsep", "tunio_user", set_tunio_user},
-        {"privsep", "stackd_user", set_stackd_user},
-        {"privsep", "relayd_user", set_relayd_user},
-        {"privsep", "chroot", set_chroot},
-        {"privsep", "relayd_nofile", set_relayd_nofile},
-        {"privsep", "seccomp", set_seccomp},
+        {{"tun", "name", "tun-name", "NAME", "TUN/TAP device (default tg0)"}, set_tun_name},
+        {{"tun", "mtu", "mtu", "N", "576..65535 (default 1500)"}, set_mtu},
+        {{"tun", "address", "tun-address", "A.B.C.D/N",
+          "IPv4 address of the device (default none)"},
+         set_address},
+        {{"tun", "netns", "netns", "NAME", "create the device in /run/netns/NAME"}, set_netns},
+        {{"tun", "mode", "mode", "tun|tap",
+          "IP packets (default) or Ethernet frames, stackd then a gateway answering ARP/ND"},
+         set_mode},
+        {{"tun", "gateway_mac", "gateway-mac", "MAC", "tap: default 02:54:47 + hash of the name"},
+         set_gateway_mac},
+        {{"tun", "gateway_ipv4", "gateway-ipv4", "A.B.C.D/N", "tap: default 198.18.0.254/24"},
+         set_gateway_ipv4},
+        {{"tun", "gateway_ipv6", "gateway-ipv6", "ADDR", "tap: default none"}, set_gateway_ipv6},
+        {{"stack", "max_flows", "max-flows", "N", "concurrent flows (default 4096)"},
+         set_max_flows},
+        {{"stack", "handshake", "handshake", "fast|consistent",
+          "SYN-ACK at once (default) or only once the upstream connected"},
+         set_handshake},
+        {{"stack", "tcp_idle_timeout", "tcp-idle-timeout", "SEC", "default 7200"},
+         set_tcp_idle_timeout},
+        {{"stack", "tcp_half_close_timeout", "tcp-half-close-timeout", "SEC", "default 300"},
+         set_tcp_half_close_timeout},
+        {{"relay", "connect_timeout", "connect-timeout", "SEC", "1..300 (default 10)"},
+         set_connect_timeout},
+        {{"relay", "udp_timeout", "udp-timeout", "SEC", "UDP NAT idle timeout (default 60)"},
+         set_udp_timeout},
+        {{"relay", "dns_timeout", "dns-timeout", "SEC", "the same for port 53 (default 10)"},
+         set_dns_timeout},
+        {{"relay", "upstream", "upstream", "direct|socks5", "how flows go out (default direct)"},
+         set_upstream},
+        {{"relay", "socks5_server", "socks5-server", "ADDR:PORT", "A.B.C.D:PORT or [IPv6]:PORT"},
+         set_socks5_server},
+        {{"relay", "socks5_user", "socks5-user", "USER", "RFC 1929, with socks5_password"},
+         set_socks5_user},
+        {{"relay", "socks5_password", "socks5-password", "PASSWORD", "RFC 1929"},
+         set_socks5_password},
+        {{"stats", "file", "stats-file", "PATH", "default /run/tungate/[NETNS-]TUN.stats"},
+         set_stats_file},
+        {{"log", "level", "log-level", "LEVEL", "error, warning, info (default) or debug"},
+         set_log_level},
+        {{"privsep", "tunio_user", "tunio-user", "USER", "default _tungate-tunio"}, set_tunio_user},
+        {{"privsep", "stackd_user", "stackd-user", "USER", "default _tungate-stackd"},
+         set_stackd_user},
+        {{"privsep", "relayd_user", "relayd-user", "USER",
+          "default _tungate-relayd; \"root\" is for tests only"},
+         set_relayd_user},
+        {{"privsep", "chroot", "chroot", "DIR",
+          "the children's empty root (default /run/tungate/empty; empty: none)"},
+         set_chroot},
+        {{"privsep", "relayd_nofile", "relayd-nofile", "N", "relayd's fd limit (default 65536)"},
+         set_relayd_nofile},
+        {{"privsep", "seccomp", "seccomp", "yes|no", "system call filters (default yes)"},
+         set_seccomp},
 };
 
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
+size_t tg_config_nkeys(void)
+{
+	return NKEYS;
+}
+
+const struct tg_config_key *tg_config_key_at(size_t i)
+{
+	return i < NKEYS ? &config_keys[i].pub : NULL;
+}
+
 static bool section_known(const char *section)
 {
 	for (size_t i = 0; i < NKEYS; i++)
-		if (strcmp(config_keys[i].section, section) == 0)
+		if (strcmp(config_keys[i].pub.section, section) == 0)
 			return true;
 	return false;
 }
@@ -482,8 +522,8 @@ int tg_config_set(struct tg_config *cfg, const char *section, const char *key, c
 		return -1;
 	}
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (strcmp(config_keys[i].section, section) == 0 &&
-		    strcmp(config_keys[i].name, key) == 0)
+		if (strcmp(config_keys[i].pub.section, section) == 0 &&
+		    strcmp(config_keys[i].pub.name, key) == 0)
 			return config_keys[i].set(cfg, value, err, errlen);
 	}
 	snprintf(err, errlen, "unknown key");

@@ -69,6 +69,19 @@ struct tg_config {
 	char socks5_password[TG_SOCKS5_CRED_MAX + 1];
 };
 
+/* One key as the user sees it: INI place, flag (without "--"), and a line of help. */
+struct tg_config_key {
+	const char *section;
+	const char *name;
+	const char *flag;
+	const char *metavar;
+	const char *help;
+};
+
+/* The keys, in the documented order: tungate's flags and help are built from them. */
+size_t tg_config_nkeys(void);
+const struct tg_config_key *tg_config_key_at(size_t i);
+
 void tg_config_defaults(struct tg_config *cfg);
 
 /*

@@ -35,77 +35,16 @@
 #define MAX_OVERRIDES  32
 
 enum {
-	OPT_TUN_NAME = 256,
-	OPT_MTU,
-	OPT_TUN_ADDRESS,
-	OPT_NETNS,
-	OPT_MODE,
-	OPT_GATEWAY_MAC,
-	OPT_GATEWAY_IPV4,
-	OPT_GATEWAY_IPV6,
-	OPT_MAX_FLOWS,
-	OPT_CONNECT_TIMEOUT,
-	OPT_LOG_LEVEL,
-	OPT_HANDSHAKE,
-	OPT_TCP_IDLE,
-	OPT_TCP_HALF_CLOSE,
-	OPT_UDP_TIMEOUT,
-	OPT_DNS_TIMEOUT,
-	OPT_STATS_FILE,
-	OPT_TUNIO_USER,
-	OPT_STACKD_USER,
-	OPT_RELAYD_USER,
-	OPT_CHROOT,
-	OPT_RELAYD_NOFILE,
-	OPT_SECCOMP,
-	OPT_TEST_FORBIDDEN,
+	OPT_TEST_FORBIDDEN = 256,
 	OPT_JSON,
 	OPT_LIBEXEC_DIR,
 	OPT_VERSION,
-	OPT_UPSTREAM,
-	OPT_SOCKS5_SERVER,
-	OPT_SOCKS5_USER,
-	OPT_SOCKS5_PASSWORD,
+	OPT_KEY_BASE = 1024, /* + index into the configuration keys: a flag that sets a key */
 };
 
-/* Flags that set a configuration key: the same setter as the file, applied after it. */
-static const struct flag_key {
-	int opt;
-	const char *flag;
-	const char *section;
-	const char *key;
-} flag_keys[] = {
-        {OPT_TUN_NAME, "--tun-name", "tun", "name"},
-        {OPT_MTU, "--mtu", "tun", "mtu"},
-        {OPT_TUN_ADDRESS, "--tun-address", "tun", "address"},
-        {OPT_NETNS, "--netns", "tun", "netns"},
-        {OPT_MODE, "--mode", "tun", "mode"},
-        {OPT_GATEWAY_MAC, "--gateway-mac", "tun", "gateway_mac"},
-        {OPT_GATEWAY_IPV4, "--gateway-ipv4", "tun", "gateway_ipv4"},
-        {OPT_GATEWAY_IPV6, "--gateway-ipv6", "tun", "gateway_ipv6"},
-        {OPT_MAX_FLOWS, "--max-flows", "stack", "max_flows"},
-        {OPT_CONNECT_TIMEOUT, "--connect-timeout", "relay", "connect_timeout"},
-        {OPT_LOG_LEVEL, "--log-level", "log", "level"},
-        {OPT_HANDSHAKE, "--handshake", "stack", "handshake"},
-        {OPT_TCP_IDLE, "--tcp-idle-timeout", "stack", "tcp_idle_timeout"},
-        {OPT_TCP_HALF_CLOSE, "--tcp-half-close-timeout", "stack", "tcp_half_close_timeout"},
-        {OPT_UDP_TIMEOUT, "--udp-timeout", "relay", "udp_timeout"},
-        {OPT_DNS_TIMEOUT, "--dns-timeout", "relay", "dns_timeout"},
-        {OPT_STATS_FILE, "--stats-file", "stats", "file"},
-        {OPT_TUNIO_USER, "--tunio-user", "privsep", "tunio_user"},
-        {OPT_STACKD_USER, "--stackd-user", "privsep", "stackd_user"},
-        {OPT_RELAYD_USER, "--relayd-user", "privsep", "relayd_user"},
-        {OPT_CHROOT, "--chroot", "privsep", "chroot"},
-        {OPT_RELAYD_NOFILE, "--relayd-nofile", "privsep", "relayd_nofile"},
-        {OPT_SECCOMP, "--seccomp", "privsep", "seccomp"},
-        {OPT_UPSTREAM, "--upstream", "relay", "upstream"},
-        {OPT_SOCKS5_SERVER, "--socks5-server", "relay", "socks5_server"},
-        {OPT_SOCKS5_USER, "--socks5-user", "relay", "socks5_user"},
-        {OPT_SOCKS5_PASSWORD, "--socks5-password", "relay", "socks5_password"},
-};
-
+/* A flag that sets a configuration key: applied after the file, through the same setter. */
 struct override {
-	const struct flag_key *fk;
+	const struct tg_config_key *key;
 	const char *value;
 };
 
@@ -147,17 +86,7 @@ struct tungate {
 };
 
 static const char synopsis[] =
-        "usage: tungate [-n] [-c FILE] [--tun-name NAME] [--mtu N] [--tun-address A.B.C.D/N]\n"
-        "               [--netns NAME] [--mode tun|tap] [--gateway-mac MAC]\n"
-        "               [--gateway-ipv4 A.B.C.D/N] [--gateway-ipv6 ADDR]\n"
-        "               [--max-flows N] [--connect-timeout SEC]\n"
-        "               [--handshake fast|consistent] [--tcp-idle-timeout SEC]\n"
-        "               [--tcp-half-close-timeout SEC] [--udp-timeout SEC] [--dns-timeout SEC]\n"
-        "               [--stats-file PATH] [--log-level LEVEL] [--libexec-dir DIR]\n"
-        "               [--tunio-user USER] [--stackd-user USER] [--relayd-user USER]\n"
-        "               [--chroot DIR] [--relayd-nofile N] [--seccomp yes|no]\n"
-        "               [--upstream direct|socks5] [--socks5-server ADDR:PORT]\n"
-        "               [--socks5-user USER --socks5-password PASSWORD]\n"
+        "usage: tungate [-n] [-c FILE] [--KEY VALUE ...] [--libexec-dir DIR]\n"
         "       tungate stats [--json] [-c FILE] [--netns NAME] [--tun-name NAME]\n"
         "       tungate --help | --version\n";
 
@@ -167,98 +96,56 @@ __attribute__((noreturn)) static void usage(void)
 	exit(2);
 }
 
+/* The key flags' help comes from the key table, so that a new key cannot go undocumented. */
 __attribute__((noreturn)) static void help(void)
 {
 	printf("%s\n"
-	       "  -c, --config FILE        INI file ([tun] [stack] [relay] [log] [stats]\n"
-	       "                           [privsep]); flags win over it\n"
-	       "  -n, --check              check the configuration, print \"config OK\" and exit\n"
-	       "      --tun-name NAME      TUN device (tun.name, default tg0)\n"
-	       "      --mtu N              576..65535 (tun.mtu, default 1500)\n"
-	       "      --tun-address CIDR   IPv4 address of the TUN (tun.address, default none)\n"
-	       "      --netns NAME         create the TUN in /run/netns/NAME (tun.netns)\n"
-	       "      --mode tun|tap       tun.mode: IP packets (default) or Ethernet frames,\n"
-	       "                           stackd then answering ARP/ND as a gateway\n"
-	       "      --gateway-mac MAC    tun.gateway_mac (tap; default 02:54:47:+hash of name)\n"
-	       "      --gateway-ipv4 CIDR  tun.gateway_ipv4 (tap; default 198.18.0.254/24)\n"
-	       "      --gateway-ipv6 ADDR  tun.gateway_ipv6 (tap; default none)\n"
-	       "      --max-flows N        stack.max_flows (default 4096)\n"
-	       "      --connect-timeout S  relay.connect_timeout, 1..300 (default 10)\n"
-	       "      --handshake MODE     stack.handshake: fast (SYN-ACK at once, default) or\n"
-	       "                           consistent (SYN-ACK only once the upstream connected)\n"
-	       "      --tcp-idle-timeout S stack.tcp_idle_timeout (default 7200)\n"
-	       "      --tcp-half-close-timeout S  stack.tcp_half_close_timeout (default 300)\n"
-	       "      --udp-timeout S      relay.udp_timeout: UDP NAT idle timeout (default 60)\n"
-	       "      --dns-timeout S      relay.dns_timeout: the same for port 53 (default 10)\n"
-	       "      --log-level LEVEL    error, warning, info or debug (log.level)\n"
-	       "      --stats-file PATH    counters file (stats.file, default\n"
-	       "                           /run/tungate/[NETNS-]TUN.stats)\n"
-	       "      --tunio-user USER    privsep.tunio_user (default _tungate-tunio); the same\n"
-	       "      --stackd-user USER   for privsep.stackd_user and --relayd-user USER;\n"
-	       "                           \"root\" is for tests only (docs/security.md)\n"
-	       "      --chroot DIR         privsep.chroot: the children's empty root directory\n"
-	       "                           (default /run/tungate/empty; empty value: none)\n"
-	       "      --relayd-nofile N    privsep.relayd_nofile: relayd's fd limit (65536)\n"
-	       "      --seccomp yes|no     privsep.seccomp: system call filters (default yes)\n"
-	       "      --upstream KIND      relay.upstream: direct (default) or socks5\n"
-	       "      --socks5-server A:P  relay.socks5_server: A.B.C.D:PORT or [IPv6]:PORT\n"
-	       "      --socks5-user USER   relay.socks5_user, with --socks5-password PASSWORD\n"
-	       "                           (relay.socks5_password): RFC 1929 authentication\n"
-	       "      --json               with `stats`: print JSON instead of a table\n"
-	       "      --libexec-dir DIR    where tunio, stackd and relayd are (default: next to "
-	       "tungate)\n",
+	       "  -c, --config FILE          INI file; flags win over it\n"
+	       "  -n, --check                check the configuration, print \"config OK\" and "
+	       "exit\n"
+	       "      --json                 with `stats`: print JSON instead of a table\n"
+	       "      --libexec-dir DIR      where tunio, stackd and relayd are (default: next to\n"
+	       "                             tungate)\n"
+	       "\nConfiguration keys (tungate.conf(5)); each flag sets [SECTION] KEY:\n",
 	       synopsis);
+	for (size_t i = 0; i < tg_config_nkeys(); i++) {
+		const struct tg_config_key *k = tg_config_key_at(i);
+		char flag[64];
+
+		snprintf(flag, sizeof(flag), "--%s %s", k->flag, k->metavar);
+		printf("      %-30s [%s] %s\n%37s%s\n", flag, k->section, k->name, "", k->help);
+	}
 	exit(0);
 }
 
-static const struct flag_key *flag_key_of(int opt)
+/* getopt's table: the fixed options, then one per configuration key. */
+static struct option *long_options(void)
 {
-	for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++)
-		if (flag_keys[i].opt == opt)
-			return &flag_keys[i];
-	return NULL;
-}
-
-static void cli_parse(int argc, char **argv, struct cli *cli)
-{
-	static const struct option longopts[] = {
+	static const struct option fixed[] = {
 	        {"config", required_argument, NULL, 'c'},
 	        {"check", no_argument, NULL, 'n'},
-	        {"tun-name", required_argument, NULL, OPT_TUN_NAME},
-	        {"mtu", required_argument, NULL, OPT_MTU},
-	        {"tun-address", required_argument, NULL, OPT_TUN_ADDRESS},
-	        {"netns", required_argument, NULL, OPT_NETNS},
-	        {"mode", required_argument, NULL, OPT_MODE},
-	        {"gateway-mac", required_argument, NULL, OPT_GATEWAY_MAC},
-	        {"gateway-ipv4", required_argument, NULL, OPT_GATEWAY_IPV4},
-	        {"gateway-ipv6", required_argument, NULL, OPT_GATEWAY_IPV6},
-	        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
-	        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
-	        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	        {"handshake", required_argument, NULL, OPT_HANDSHAKE},
-	        {"tcp-idle-timeout", required_argument, NULL, OPT_TCP_IDLE},
-	        {"tcp-half-close-timeout", required_argument, NULL, OPT_TCP_HALF_CLOSE},
-	        {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
-	        {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
-	        {"stats-file", required_argument, NULL, OPT_STATS_FILE},
-	        {"tunio-user", required_argument, NULL, OPT_TUNIO_USER},
-	        {"stackd-user", required_argument, NULL, OPT_STACKD_USER},
-	        {"relayd-user", required_argument, NULL, OPT_RELAYD_USER},
-	        {"chroot", required_argument, NULL, OPT_CHROOT},
-	        {"relayd-nofile", required_argument, NULL, OPT_RELAYD_NOFILE},
-	        {"seccomp", required_argument, NULL, OPT_SECCOMP},
-	        {"upstream", required_argument, NULL, OPT_UPSTREAM},
-	        {"socks5-server", required_argument, NULL, OPT_SOCKS5_SERVER},
-	        {"socks5-user", required_argument, NULL, OPT_SOCKS5_USER},
-	        {"socks5-password", required_argument, NULL, OPT_SOCKS5_PASSWORD},
 	        {"test-forbidden", required_argument, NULL, OPT_TEST_FORBIDDEN},
 	        {"json", no_argument, NULL, OPT_JSON},
 	        {"libexec-dir", required_argument, NULL, OPT_LIBEXEC_DIR},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, OPT_VERSION},
-	        {NULL, 0, NULL, 0},
 	};
-	const struct flag_key *fk;
+	size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), nkeys = tg_config_nkeys();
+	struct option *opts = calloc(nfixed + nkeys + 1, sizeof(*opts));
+
+	if (!opts)
+		fatal("calloc");
+	memcpy(opts, fixed, sizeof(fixed));
+	for (size_t i = 0; i < nkeys; i++)
+		opts[nfixed + i] = (struct option){tg_config_key_at(i)->flag, required_argument,
+		                                   NULL, OPT_KEY_BASE + (int)i};
+	return opts;
+}
+
+static void cli_parse(int argc, char **argv, struct cli *cli)
+{
+	struct option *longopts = long_options();
+	const struct tg_config_key *key;
 	int ch;
 
 	/* `tungate stats [flags]`: the same flags locate the gateway whose counters to show. */
@@ -291,15 +178,17 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 			printf("tungate %s\n", TG_VERSION);
 			exit(0);
 		default:
-			if (!(fk = flag_key_of(ch)))
+			if (ch < OPT_KEY_BASE ||
+			    !(key = tg_config_key_at((size_t)(ch - OPT_KEY_BASE))))
 				usage(); /* getopt has named the bad flag */
 			if (cli->noverrides == MAX_OVERRIDES) {
 				fprintf(stderr, "tungate: too many flags\n");
 				exit(2);
 			}
-			cli->overrides[cli->noverrides++] = (struct override){fk, optarg};
+			cli->overrides[cli->noverrides++] = (struct override){key, optarg};
 		}
 	}
+	free(longopts);
 	if (optind != argc) {
 		fprintf(stderr, "tungate: unexpected argument \"%s\"\n", argv[optind]);
 		usage();
@@ -317,9 +206,9 @@ static int config_try(struct tg_config *cfg, const struct cli *cli, char *err, s
 	for (size_t i = 0; i < cli->noverrides; i++) {
 		const struct override *o = &cli->overrides[i];
 
-		if (tg_config_set(cfg, o->fk->section, o->fk->key, o->value, why, sizeof(why)) <
+		if (tg_config_set(cfg, o->key->section, o->key->name, o->value, why, sizeof(why)) <
 		    0) {
-			snprintf(err, errlen, "%s: %s", o->fk->flag, why);
+			snprintf(err, errlen, "--%s: %s", o->key->flag, why);
 			return -1;
 		}
 	}
