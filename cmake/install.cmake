@@ -5,6 +5,7 @@
 #   libexec/tungate/{tunio,stackd,relayd}         its children (TG_LIBEXEC_DIR, compiled in)
 #   share/man/man8/tungate.8, man5/tungate.conf.5
 #   share/doc/tungate/{README.md,*.md}, share/doc/tungate/examples/tungate.conf
+#   share/tungate/demo/{scripts/demo.sh,tests/e2e/lib.sh}   `tungate demo`
 #   SYSCONFDIR/tungate/tungate.conf               the example, unless a file is already there
 #   TG_SYSTEMD_UNIT_DIR/tungate.service           paths in it rewritten to this install's
 #
@@ -18,7 +19,8 @@ set(TG_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
 
 set(TG_INSTALL_LIBEXEC_DIR ${CMAKE_INSTALL_LIBEXECDIR}/tungate)
 target_compile_definitions(tungate PRIVATE
-	TG_LIBEXEC_DIR="${CMAKE_INSTALL_FULL_LIBEXECDIR}/tungate")
+	TG_LIBEXEC_DIR="${CMAKE_INSTALL_FULL_LIBEXECDIR}/tungate"
+	TG_DEMO_INSTALLED_SCRIPT="${CMAKE_INSTALL_FULL_DATADIR}/tungate/demo/scripts/demo.sh")
 
 install(TARGETS tungate RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS tunio stackd relayd RUNTIME DESTINATION ${TG_INSTALL_LIBEXEC_DIR})
@@ -29,12 +31,20 @@ install(FILES ${PROJECT_SOURCE_DIR}/man/tungate.conf.5 DESTINATION ${CMAKE_INSTA
 install(FILES ${PROJECT_SOURCE_DIR}/README.md
 	${PROJECT_SOURCE_DIR}/docs/quickstart.md
 	${PROJECT_SOURCE_DIR}/docs/troubleshooting.md
+	${PROJECT_SOURCE_DIR}/docs/deployments.md
 	${PROJECT_SOURCE_DIR}/docs/security.md
 	${PROJECT_SOURCE_DIR}/docs/protocols.md
 	${PROJECT_SOURCE_DIR}/docs/architecture.md
 	DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/examples/tungate.conf
 	DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+# `tungate demo` runs the demo script with bash (so it needs no exec bit under /usr/share); it
+# sources the e2e library beside it, as in the tree.
+install(FILES ${PROJECT_SOURCE_DIR}/scripts/demo.sh
+	DESTINATION ${CMAKE_INSTALL_DATADIR}/tungate/demo/scripts)
+install(FILES ${PROJECT_SOURCE_DIR}/tests/e2e/lib.sh
+	DESTINATION ${CMAKE_INSTALL_DATADIR}/tungate/demo/tests/e2e)
 
 # The live configuration: installed once, never over an administrator's file. (The Debian
 # package ships it as a conffile instead: dpkg asks before replacing a changed one.)

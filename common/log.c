@@ -5,11 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *log_name = "tungate";
 static enum tg_log_level log_level = TG_LOG_INFO;
+static bool log_to_syslog;
+
+static const int syslog_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -45,6 +49,48 @@ int log_parse_level(const char *name, enum tg_log_level *level)
 	return -1;
 }
 
+int log_parse_target(const char *name, bool *syslog)
+{
+	if (strcmp(name, "stderr") == 0)
+		*syslog = false;
+	else if (strcmp(name, "syslog") == 0)
+		*syslog = true;
+	else
+		return -1;
+	return 0;
+}
+
+int log_open_syslog(void)
+{
+	tzset(); /* syslog() stamps local time: read /etc/localtime now, not in the chroot */
+	openlog(log_name, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_to_syslog = true;
+	return 0;
+}
+
+bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms, uint32_t *suppressed)
+{
+	const uint64_t cap = LOG_RATELIMIT_BURST * 1000ull;
+	uint64_t tokens = rl->last_ms ? rl->tokens_milli : cap;
+
+	if (rl->last_ms && now_ms > rl->last_ms)
+		tokens += (now_ms - rl->last_ms) * LOG_RATELIMIT_PER_SEC;
+	if (tokens > cap)
+		tokens = cap;
+	rl->last_ms = now_ms ? now_ms : 1;
+	*suppressed = 0;
+	if (tokens < 1000) {
+		rl->tokens_milli = (uint32_t)tokens;
+		if (rl->suppressed < UINT32_MAX)
+			rl->suppressed++;
+		return false;
+	}
+	rl->tokens_milli = (uint32_t)(tokens - 1000);
+	*suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	return true;
+}
+
 /* One write per line so that lines of the three children never interleave. */
 __attribute__((format(printf, 3, 0))) static void vlog(enum tg_log_level level, int errnum,
                                                        const char *fmt, va_list ap)
@@ -56,6 +102,15 @@ __attribute__((format(printf, 3, 0))) static void vlog(enum tg_log_level level, 
 	if (level > log_level)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_to_syslog) {
+		/* The ident (openlog) carries the process name and pid. */
+		if (errnum)
+			syslog(syslog_prio[level], "%s: %s: %s", level_names[level], msg,
+			       strerror(errnum));
+		else
+			syslog(syslog_prio[level], "%s: %s", level_names[level], msg);
+		return;
+	}
 	if (errnum)
 		n = snprintf(line, sizeof(line), "%s[%d]: %s: %s: %s\n", log_name, (int)getpid(),
 		             level_names[level], msg, strerror(errnum));
@@ -67,6 +122,36 @@ __attribute__((format(printf, 3, 0))) static void vlog(enum tg_log_level level, 
 	if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0) {
 		/* nowhere left to report it */
 	}
+}
+
+__attribute__((format(printf, 2, 3))) static void log_at(enum tg_log_level level, const char *fmt,
+                                                         ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_ratelimited(struct log_ratelimit *rl, enum tg_log_level level, int errnum, const char *fmt,
+                     ...)
+{
+	struct timespec ts;
+	uint32_t suppressed;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!log_ratelimit_allow(rl, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+	                         &suppressed))
+		return;
+	if (suppressed)
+		log_at(level, "(%u similar messages suppressed)", suppressed);
+	va_start(ap, fmt);
+	vlog(level, errnum, fmt, ap);
+	va_end(ap);
 }
 
 void log_warn(const char *fmt, ...)

@@ -24,6 +24,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -60,18 +61,27 @@
 /* tunio and stackd hold a dozen fds; a new one is only ever a renewed link's. */
 #define NOFILE_SMALL 64
 
-/* One seccomp rule: a system call, allowed always or only when one argument matches. */
+/* One seccomp rule: a system call, allowed always or only when one or two arguments match. */
 struct call {
 	int nr;
 	unsigned argc;
-	struct scmp_arg_cmp cmp;
+	struct scmp_arg_cmp cmp[2];
 };
 
 /* clang-format would take the braces of these initializers for blocks. */
 /* clang-format off */
-#define ANY(name) {SCMP_SYS(name), 0, {0, 0, 0, 0}}
-#define IF_ARG(name, n, how, a, b) \
-	{SCMP_SYS(name), 1, {.arg = (n), .op = (how), .datum_a = (a), .datum_b = (b)}}
+#define ANY(name) {SCMP_SYS(name), 0, {{0, 0, 0, 0}}}
+#define CMP(n, how, a, b) {.arg = (n), .op = (how), .datum_a = (a), .datum_b = (b)}
+#define IF_ARG(name, n, how, a, b) {SCMP_SYS(name), 1, {CMP(n, how, a, b)}}
+#define IF_ARGS(name, n1, how1, a1, b1, n2, how2, a2, b2) \
+	{SCMP_SYS(name), 2, {CMP(n1, how1, a1, b1), CMP(n2, how2, a2, b2)}}
+/* socket(family, type): a stream or datagram socket of that family, whatever its flags */
+#define SOCKET_OF(family, type) \
+	IF_ARGS(socket, 0, SCMP_CMP_EQ, (family), 0, 1, SCMP_CMP_MASKED_EQ, 0xf, (type))
+/* setsockopt(fd, level, ...) at that level, or at that level but for one option */
+#define SOCKOPT_LEVEL(level) ARG_EQ(setsockopt, 1, (level))
+#define SOCKOPT_LEVEL_BUT(level, opt) \
+	IF_ARGS(setsockopt, 1, SCMP_CMP_EQ, (level), 0, 2, SCMP_CMP_NE, (opt), 0)
 #define ARG_EQ(name, n, v)       IF_ARG(name, n, SCMP_CMP_EQ, (v), 0)
 #define BITS_CLEAR(name, n, bit) IF_ARG(name, n, SCMP_CMP_MASKED_EQ, (bit), 0)
 #define BITS_SET(name, n, bit)   IF_ARG(name, n, SCMP_CMP_MASKED_EQ, (bit), (bit))
@@ -119,16 +129,19 @@ static const struct call calls_common[] = {
 };
 
 /*
- * relayd: outbound IPv4 and IPv6 sockets (TCP, UDP, ping sockets) and nothing else: no unix,
- * netlink or packet socket, no bind, listen or accept.
+ * relayd: outbound IPv4 and IPv6 stream and datagram sockets (TCP, UDP, ping sockets) and
+ * nothing else: no unix, netlink or packet socket, no raw socket (refused with EPERM below,
+ * so that the ICMP fallback sees what the kernel would say without CAP_NET_RAW), no bind,
+ * listen or accept. Socket options are relayd_sockopts (plain) or relayd_sockopts_net_raw.
  */
 static const struct call calls_relayd[] = {
-        ARG_EQ(socket, 0, AF_INET),
-        ARG_EQ(socket, 0, AF_INET6),
+        SOCKET_OF(AF_INET, SOCK_STREAM),
+        SOCKET_OF(AF_INET, SOCK_DGRAM),
+        SOCKET_OF(AF_INET6, SOCK_STREAM),
+        SOCKET_OF(AF_INET6, SOCK_DGRAM),
         ANY(connect),
         ANY(shutdown),
         ANY(getsockopt),
-        ANY(setsockopt),
         ANY(getsockname),
         ANY(getpeername),
         ANY(sendto),
@@ -142,12 +155,47 @@ static const struct call calls_relayd[] = {
         ARG_EQ(ioctl, 1, FIONREAD),
 };
 
+/* Any socket option: relayd without capabilities can set none that needs one. */
+static const struct call relayd_sockopts[] = {
+        ANY(setsockopt),
+};
+
+/*
+ * relayd that keeps CAP_NET_RAW for SO_MARK ([relay] mark, docs/security.md): the levels its
+ * sockets use, but never IP_TRANSPARENT or IPV6_TRANSPARENT, which the capability would allow
+ * and which would let it send from addresses that are not the host's. Any other level kills.
+ */
+static const struct call relayd_sockopts_net_raw[] = {
+        SOCKOPT_LEVEL(SOL_SOCKET),
+        SOCKOPT_LEVEL(IPPROTO_TCP),
+        SOCKOPT_LEVEL(IPPROTO_UDP),
+        SOCKOPT_LEVEL(IPPROTO_ICMPV6),
+        SOCKOPT_LEVEL_BUT(IPPROTO_IP, IP_TRANSPARENT),
+        SOCKOPT_LEVEL_BUT(IPPROTO_IPV6, IPV6_TRANSPARENT),
+};
+
 /* Refused with EPERM instead of a kill: see the top of this file. */
 static const struct call calls_eperm[] = {
         ANY(open),
         ANY(openat),
         ANY(openat2),
         ANY(creat),
+        /* syslog() reconnecting after syslogd or journald restarted: it fails, quietly */
+        SOCKET_OF(AF_UNIX, SOCK_DGRAM),
+};
+
+/*
+ * [log] target = syslog: send() on the socket openlog() connected before the filter. Without a
+ * destination address this is no more than write(), which every child has anyway.
+ */
+static const struct call calls_syslog[] = {
+        ARG_EQ(sendto, 4, 0),
+};
+
+/* relayd: a raw socket fails as it would without CAP_NET_RAW, even when relayd has it. */
+static const struct call relayd_eperm[] = {
+        SOCKET_OF(AF_INET, SOCK_RAW),
+        SOCKET_OF(AF_INET6, SOCK_RAW),
 };
 
 #ifdef TG_SANDBOX_SANITIZER
@@ -167,15 +215,45 @@ static const struct call calls_sanitizer[] = {
 static volatile int lsan_off;
 
 /*
- * LeakSanitizer's exit-time check stops the process with ptrace and reads /proc, which the
- * sandbox rightly denies (and /proc is not in the chroot): it is off in a sandboxed process.
- * ASan's own checks stay on; the unit tests still check for leaks module by module.
+ * LeakSanitizer's exit-time check stops the process: it clones a tracer task that shares our
+ * memory, lists our threads in /proc/PID/task and attaches to them with ptrace (after making
+ * us dumpable and naming the tracer with PR_SET_PTRACER). The sandbox rightly denies all of
+ * it, and /proc is not in the chroot, so by default it is off in a sandboxed process.
+ *
+ * TG_SANITIZER_LEAK_CHECK=1 in the environment (the e2e suite sets it; tungate's children
+ * inherit it) keeps it on, at a price paid in sanitizer builds only: no chroot, room for the
+ * tracer under RLIMIT_NPROC, and calls_leak_check below allowed. Release builds have none of
+ * this code. docs/security.md, "Sanitizer builds".
  */
 int __lsan_is_turned_off(void);
 int __lsan_is_turned_off(void)
 {
 	return lsan_off;
 }
+
+static bool leak_check_wanted(void)
+{
+	const char *v = getenv("TG_SANITIZER_LEAK_CHECK");
+
+	return v && strcmp(v, "1") == 0;
+}
+
+/* What LeakSanitizer's stop-the-world needs, sanitizer builds with the leak check only. */
+static const struct call calls_leak_check[] = {
+        ANY(clone),
+        ANY(ptrace),
+        ANY(prctl),
+        ANY(wait4),
+        ANY(getdents),
+        ANY(getdents64),
+        ANY(getppid),
+        ANY(lseek),
+        ANY(pread64),
+        /* /proc/PID/task and /proc/self/maps, read only (open on x86-64, openat elsewhere) */
+        IF_ARG(open, 1, SCMP_CMP_MASKED_EQ, O_ACCMODE, O_RDONLY),
+        IF_ARG(openat, 2, SCMP_CMP_MASKED_EQ, O_ACCMODE, O_RDONLY),
+};
+#define NPROC_LEAK_CHECK 16 /* each child, and a tracer, per user */
 #endif
 
 /* What a role gets beyond calls_common, and its descriptor limit. */
@@ -184,6 +262,11 @@ struct policy {
 	unsigned long nofile;
 	const struct call *extra;
 	size_t nextra;
+	const struct call *extra2; /* a second allow list (relayd's socket options) */
+	size_t nextra2;
+	const struct call *eperm; /* refused with EPERM on top of calls_eperm */
+	size_t neperm;
+	uint64_t keep_caps; /* capabilities kept through the change of user */
 };
 
 /* ---- --sandbox SPEC ----------------------------------------------------------------------- */
@@ -356,11 +439,26 @@ static void limits_apply(const struct policy *p, const struct tg_sandbox *sb)
 {
 	limit_set(RLIMIT_NOFILE, "RLIMIT_NOFILE", sb->nofile ? sb->nofile : p->nofile);
 	limit_set(RLIMIT_CORE, "RLIMIT_CORE", 0);
+#ifdef TG_SANDBOX_SANITIZER
+	if (leak_check_wanted()) {
+		limit_set(RLIMIT_NPROC, "RLIMIT_NPROC", NPROC_LEAK_CHECK);
+		return;
+	}
+#endif
 	limit_set(RLIMIT_NPROC, "RLIMIT_NPROC", 0);
 }
 
 static void root_enter(const struct tg_sandbox *sb)
 {
+#ifdef TG_SANDBOX_SANITIZER
+	/* LeakSanitizer reads /proc/PID/task, which no chroot has. */
+	if (sb->root[0] && leak_check_wanted()) {
+		log_warnx("sanitizer build, TG_SANITIZER_LEAK_CHECK=1: no chroot to %s", sb->root);
+		if (chdir("/") < 0)
+			fatal("chdir /");
+		return;
+	}
+#endif
 	if (sb->root[0] && chroot(sb->root) < 0)
 		fatal("chroot %s", sb->root);
 	if (chdir("/") < 0)
@@ -406,19 +504,26 @@ static void caps_set(const struct __user_cap_data_struct data[_LINUX_CAPABILITY_
 }
 
 /*
- * A non-root uid has no capabilities left; "user = root" (tests) would keep them all, so
- * clear them either way, then check.
+ * A non-root uid has no capabilities left (unless keep asked the kernel to keep some through
+ * the change); "user = root" (tests) would keep them all, so set them either way to exactly
+ * keep (effective and permitted, none inheritable or ambient), then check.
  */
-static void caps_drop_all(void)
+static void caps_keep_only(uint64_t keep)
 {
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 
 	memset(data, 0, sizeof(data));
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		data[i].effective = data[i].permitted = (uint32_t)(keep >> (32 * i));
 	caps_set(data);
 	caps_get(data);
 	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
-		if (data[i].effective || data[i].permitted || data[i].inheritable)
-			fatalx("capabilities left after dropping them all");
+		if (data[i].effective != (uint32_t)(keep >> (32 * i)) ||
+		    data[i].permitted != data[i].effective || data[i].inheritable)
+			fatalx("capabilities are not %#llx after the drop",
+			       (unsigned long long)keep);
+	if (keep && prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		fatal("PR_SET_KEEPCAPS 0");
 }
 
 /* What the kernel allows from here on. */
@@ -431,9 +536,13 @@ static void seccomp_apply(const struct policy *p)
 	} lists[] = {
 	        {SCMP_ACT_ALLOW, calls_common, NITEMS(calls_common)},
 	        {SCMP_ACT_ALLOW, p->extra, p->nextra},
+	        {SCMP_ACT_ALLOW, p->extra2, p->nextra2},
 	        {SCMP_ACT_ERRNO(EPERM), calls_eperm, NITEMS(calls_eperm)},
+	        {SCMP_ACT_ERRNO(EPERM), p->eperm, p->neperm},
 #ifdef TG_SANDBOX_SANITIZER
 	        {SCMP_ACT_ALLOW, calls_sanitizer, NITEMS(calls_sanitizer)},
+	        {SCMP_ACT_ALLOW, calls_leak_check,
+	         leak_check_wanted() ? NITEMS(calls_leak_check) : 0},
 #endif
 	};
 	scmp_filter_ctx ctx;
@@ -457,7 +566,7 @@ static void seccomp_apply(const struct policy *p)
 
 			if (c->nr < 0)
 				continue; /* not a system call on this architecture */
-			rc = seccomp_rule_add_array(ctx, lists[l].action, c->nr, c->argc, &c->cmp);
+			rc = seccomp_rule_add_array(ctx, lists[l].action, c->nr, c->argc, c->cmp);
 			if (rc < 0)
 				fatalx("seccomp: rule for system call %d: %s", c->nr,
 				       strerror(-rc));
@@ -478,8 +587,11 @@ static void sandbox_enter(const struct policy *p, const struct tg_sandbox *sb)
 		fatal("PR_GET_PDEATHSIG");
 	limits_apply(p, sb);
 	root_enter(sb);
+	/* The permitted set survives setresuid only if asked; the effective set is rebuilt. */
+	if (p->keep_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		fatal("PR_SET_KEEPCAPS");
 	user_enter(sb);
-	caps_drop_all();
+	caps_keep_only(p->keep_caps);
 	/* The new credentials cleared it; tungate may have died in between. */
 	if (deathsig && prctl(PR_SET_PDEATHSIG, deathsig) < 0)
 		fatal("PR_SET_PDEATHSIG");
@@ -493,7 +605,7 @@ static void sandbox_enter(const struct policy *p, const struct tg_sandbox *sb)
 #ifdef TG_SANDBOX_SANITIZER
 	/* ASan caches /proc/self/maps now, while it can, for the reports to come. */
 	__sanitizer_sandbox_on_notify(NULL);
-	lsan_off = 1;
+	lsan_off = !leak_check_wanted();
 #endif
 	if (sb->seccomp)
 		seccomp_apply(p);
@@ -511,7 +623,10 @@ static void sandbox_enter(const struct policy *p, const struct tg_sandbox *sb)
 /* tunio: the TUN fd and link A. Reads and writes on fds it has; no socket, no file, no exec. */
 void tg_sandbox_tunio(const struct tg_sandbox *sb)
 {
-	static const struct policy p = {"tunio", NOFILE_SMALL, NULL, 0};
+	static const struct policy p = {.role = "tunio",
+	                                .nofile = NOFILE_SMALL,
+	                                .extra = calls_syslog,
+	                                .nextra = NITEMS(calls_syslog)};
 
 	sandbox_enter(&p, sb);
 }
@@ -522,17 +637,44 @@ void tg_sandbox_tunio(const struct tg_sandbox *sb)
  */
 void tg_sandbox_stackd(const struct tg_sandbox *sb)
 {
-	static const struct policy p = {"stackd", NOFILE_SMALL, NULL, 0};
+	static const struct policy p = {.role = "stackd",
+	                                .nofile = NOFILE_SMALL,
+	                                .extra = calls_syslog,
+	                                .nextra = NITEMS(calls_syslog)};
 
 	sandbox_enter(&p, sb);
 }
 
-/* relayd: link B and outbound sockets; no file (it resolves no names), no exec. */
+/*
+ * relayd: link B and outbound sockets; no file (it resolves no names), no exec. With
+ * keep_net_raw ([relay] mark) it keeps CAP_NET_RAW, the one capability SO_MARK accepts besides
+ * CAP_NET_ADMIN (Linux 5.17), and its socket options are narrowed (docs/security.md).
+ */
 void tg_sandbox_relayd(const struct tg_sandbox *sb)
 {
-	static const struct policy p = {"relayd", 65536, calls_relayd, NITEMS(calls_relayd)};
+	static const struct policy plain = {
+	        .role = "relayd",
+	        .nofile = 65536,
+	        .extra = calls_relayd,
+	        .nextra = NITEMS(calls_relayd),
+	        .extra2 = relayd_sockopts,
+	        .nextra2 = NITEMS(relayd_sockopts),
+	        .eperm = relayd_eperm,
+	        .neperm = NITEMS(relayd_eperm),
+	};
+	static const struct policy net_raw = {
+	        .role = "relayd",
+	        .nofile = 65536,
+	        .extra = calls_relayd,
+	        .nextra = NITEMS(calls_relayd),
+	        .extra2 = relayd_sockopts_net_raw,
+	        .nextra2 = NITEMS(relayd_sockopts_net_raw),
+	        .eperm = relayd_eperm,
+	        .neperm = NITEMS(relayd_eperm),
+	        .keep_caps = 1ull << CAP_NET_RAW,
+	};
 
-	sandbox_enter(&p, sb);
+	sandbox_enter(sb->keep_net_raw ? &net_raw : &plain, sb);
 }
 
 /*
@@ -547,12 +689,12 @@ void tg_sandbox_relayd(const struct tg_sandbox *sb)
  * no_new_privs caps every exec at what tungate holds even where the bounding set could not
  * be changed (no CAP_SETPCAP).
  */
-void tg_sandbox_tungate(void)
+void tg_sandbox_tungate(uint64_t extra)
 {
 	static const int keep[] = {CAP_KILL, CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT,
 	                           CAP_SYS_RESOURCE};
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-	uint64_t want = 0, have;
+	uint64_t want = extra, have;
 	int r;
 
 	for (size_t i = 0; i < NITEMS(keep); i++)

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define TG_SANDBOX_CALL_MAX 16
@@ -23,6 +24,11 @@ struct tg_sandbox {
 	unsigned long nofile; /* RLIMIT_NOFILE; 0: the role's own default */
 	bool seccomp;         /* false only when the operator said privsep.seccomp = no */
 	char root[PATH_MAX];  /* directory to chroot into; "" for none */
+	/*
+	 * relayd only, not part of SPEC: keep CAP_NET_RAW for SO_MARK (relayd sets it from its
+	 * own --mark). Its socket options are then narrowed (docs/security.md).
+	 */
+	bool keep_net_raw;
 	/* Test only (--test-forbidden): a call to attempt once sandboxed; "" for none. */
 	char test_call[TG_SANDBOX_CALL_MAX];
 };
@@ -56,8 +62,10 @@ void tg_sandbox_relayd(const struct tg_sandbox *sb);
 
 /*
  * tungate, once the device and links exist: keeps only the capabilities it and the children
- * it will (re)start need, in its bounding set too, and sets no_new_privs.
+ * it will (re)start need, in its bounding set too, and sets no_new_privs. extra: a mask of
+ * 1 << CAP_x kept as well (CAP_NET_ADMIN for auto-route's removal at exit, CAP_NET_RAW for a
+ * relayd that sets SO_MARK).
  */
-void tg_sandbox_tungate(void);
+void tg_sandbox_tungate(uint64_t extra);
 
 #endif

@@ -3,14 +3,15 @@
  * from the network. The input is one configuration byte, one chunk size, then the proxy's
  * bytes:
  *   configuration: bit 0 offers username/password (RFC 1929), bit 1 asks for an IPv6
- *                  destination;
+ *                  destination, bit 2 asks for UDP ASSOCIATE instead of CONNECT;
  *   chunk size:    the replies arrive in pieces of this many bytes (0: all at once), so that
  *                  every reply is also seen cut at every point.
  * The handshake runs on evbuffers as relayd runs it (socks5_client_start/input). Besides the
  * sanitizers, it is compared with a model built here from RFC 1928 and 1929: the requests
  * queued must be byte for byte the RFC's, the client must consume exactly the bytes of the
  * replies (what follows the CONNECT reply is the server's and must stay in the buffer), and it
- * may report success only for a complete, well-formed exchange.
+ * may report success only for a complete, well-formed exchange, with the reply's BND.ADDR and
+ * BND.PORT (the relay, for UDP ASSOCIATE) as the bytes say.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@
 #define USER "alice"
 #define PASS "s3cret"
 
-enum { CFG_AUTH = 0x01, CFG_V6 = 0x02 };
+enum { CFG_AUTH = 0x01, CFG_V6 = 0x02, CFG_ASSOC = 0x04 };
 
 /* The model: what a reply of the given kind takes, from RFC 1928/1929 alone. */
 enum reply_kind { R_METHOD, R_AUTH, R_CONNECT };
@@ -75,7 +76,8 @@ static long model_reply(enum reply_kind kind, const uint8_t *p, size_t len, uint
 }
 
 /* The requests RFC 1928/1929 say the client sends, in order, up to the given reply. */
-static size_t model_requests(const struct tg_addr *dst, bool auth, int replies, uint8_t *out)
+static size_t model_requests(const struct tg_addr *dst, bool auth, uint8_t cmd, int replies,
+                             uint8_t *out)
 {
 	size_t n = 0;
 
@@ -92,7 +94,7 @@ static size_t model_requests(const struct tg_addr *dst, bool auth, int replies, 
 	if (replies >= (auth ? 2 : 1)) {
 		bool v6 = dst->family == TG_AF_INET6;
 
-		out[n++] = 5, out[n++] = 1, out[n++] = 0, out[n++] = v6 ? 4 : 1;
+		out[n++] = 5, out[n++] = cmd, out[n++] = 0, out[n++] = v6 ? 4 : 1;
 		memcpy(out + n, dst->ip, v6 ? 16 : 4);
 		n += v6 ? 16 : 4;
 		out[n++] = (uint8_t)(dst->port >> 8);
@@ -122,6 +124,22 @@ static void check_parsers(const uint8_t *p, size_t len)
 		socks5_reply_name(p[0]);
 }
 
+/* BND.ADDR:BND.PORT of the complete reply r, as RFC 1928 lays it out (a name: family 0). */
+static void check_bound(const struct tg_addr *b, const uint8_t *r)
+{
+	size_t alen = r[3] == 1 ? 4 : 16;
+
+	if (r[3] == 3) {
+		if (b->family != 0)
+			fuzz_fail("a domain name BND.ADDR taken as an address");
+		return;
+	}
+	if (b->family != (r[3] == 1 ? TG_AF_INET4 : TG_AF_INET6) ||
+	    memcmp(b->ip, r + 4, alen) != 0 ||
+	    b->port != (uint16_t)(r[4 + alen] << 8 | r[5 + alen]))
+		fuzz_fail("BND.ADDR/BND.PORT not as the reply says");
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	log_init("fuzz_socks5", TG_LOG_ERR);
@@ -145,7 +163,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int replies = 0;
 	bool model_ok = false, model_failed = false;
 	uint8_t want[SOCKS5_MSG_MAX * 3];
-	size_t want_len, out_len;
+	size_t want_len, out_len, last = 0;
+	uint8_t cmd = (cfg & CFG_ASSOC) ? SOCKS5_CMD_UDP_ASSOCIATE : SOCKS5_CMD_CONNECT;
 
 	if (!ib || !ob)
 		fuzz_fail("evbuffer_new failed");
@@ -157,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(dst.ip, v6, 16);
 	}
 	if (socks5_set_auth(&up, auth ? USER : NULL, auth ? PASS : NULL) < 0 ||
-	    socks5_client_start(&c, &up, &dst, ob) < 0)
+	    socks5_client_start_cmd(&c, &up, cmd, &dst, ob) < 0)
 		fuzz_fail("cannot start a handshake");
 
 	/* The model: how far the whole stream gets, and what it consumes. */
@@ -170,6 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else if (n == 0)
 			break;
 		else {
+			last = used;
 			used += (size_t)n;
 			replies++;
 		}
@@ -193,6 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fed - evbuffer_get_length(ib) != used)
 			fuzz_fail("client took %zu bytes, the replies are %zu",
 			          fed - evbuffer_get_length(ib), used);
+		check_bound(&c.bound, in.p + last);
 	} else if (step == SOCKS5_STEP_FAILED) {
 		if (!model_failed || result == TG_OPEN_OK || !why)
 			fuzz_fail("handshake failed where RFC 1928 says it goes on (%s)",
@@ -202,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* What went to the proxy: the RFC's requests, each once, in order. */
-	want_len = model_requests(&dst, auth, replies, want);
+	want_len = model_requests(&dst, auth, cmd, replies, want);
 	out_len = evbuffer_get_length(ob);
 	if (out_len != want_len || memcmp(evbuffer_pullup(ob, -1), want, want_len) != 0)
 		fuzz_fail("client sent %zu bytes, RFC 1928 says %zu", out_len, want_len);

@@ -9,7 +9,9 @@ harness; the encoders below mirror them, so a change of format in a harness belo
   fuzz_link_desc                       fuzz/fuzz_link_desc.c
   fuzz_config                          fuzz/fuzz_config.c (+ config.dict, written here too)
   fuzz_stats                           fuzz/fuzz_stats.c
+  fuzz_vnet                            fuzz/fuzz_vnet.c
   fuzz_socks5                          fuzz/fuzz_socks5.c
+  fuzz_socks5_udp                      fuzz/fuzz_socks5_udp.c
 The configuration keys come from tungate/config.c's table, so new keys get seeds and
 dictionary entries without an edit here.
 """
@@ -507,6 +509,36 @@ def stats_seeds():
     return s
 
 
+# ---- fuzz_vnet -----------------------------------------------------------------------------
+
+
+def vnet_seeds():
+    """fuzz/fuzz_vnet.c: mode byte; even: virtio_net_hdr (host order) + packet; odd: segments."""
+    s = {}
+
+    def hdr(flags, gso, gso_size, start, off, hdr_len=0):
+        return struct.pack("<BBHHHH", flags, gso, hdr_len, gso_size, start, off)
+
+    for v6 in (False, True):
+        src, dst = ("2001:db8::1", "2001:db8:1::2") if v6 else ("198.18.0.1", "198.18.1.2")
+        gso, l4 = (4, 40) if v6 else (1, 20)
+        name = "v6" if v6 else "v4"
+        data = bytes(range(256)) * 8
+        pkt = tcp(v6, src, dst, 40000, 80, 1000, 1, 0x10, data=data)
+        s["rx-plain-" + name] = b"\0" + hdr(0, 0, 0, 0, 0) + pkt
+        s["rx-csum-" + name] = b"\0" + hdr(1, 0, 0, l4, 16) + pkt
+        s["rx-tso-" + name] = b"\0" + hdr(1, gso, 1448, l4, 16, l4 + 20) + pkt
+        u = udp(v6, src, dst, 5353, 53, b"q" * 100)
+        s["rx-udp-" + name] = b"\0" + hdr(1, 0, 0, l4, 6) + u
+        segs = b""
+        for i in range(4):
+            flags = 0x18 if i == 3 else 0x10
+            seg = tcp(v6, src, dst, 40000, 80, 1000 + 1000 * i, 1, flags, data=data[:1000])
+            segs += u16(len(seg)) + seg
+        s["gso-" + name] = b"\1" + segs
+    return s
+
+
 # ---- fuzz_socks5 ---------------------------------------------------------------------------
 
 
@@ -531,7 +563,33 @@ def socks5_seeds():
     s["no_method"] = bytes([0x00]) + chunks(bytes([5, 0xff]))
     s["auth_fail"] = bytes([0x01]) + chunks(bytes([5, 2, 1, 1]))
     s["bad_version"] = bytes([0x00]) + chunks(bytes([4, 0]))
+    # UDP ASSOCIATE (bit 2): the relay address in the reply, "any" (zeros), a name, refused.
+    any4 = bytes([5, 0, 0, 1, 0, 0, 0, 0]) + u16(40000)
+    for cfg, name in ((0x04, "assoc"), (0x05, "assoc_auth"), (0x06, "assoc_v6")):
+        method = bytes([5, 2 if cfg & 1 else 0])
+        auth = bytes([1, 0]) if cfg & 1 else b""
+        for rep, tag in ((v4, "v4"), (v6, "v6"), (dom, "domain"), (any4, "any")):
+            s["%s_%s" % (name, tag)] = bytes([cfg]) + chunks(method + auth + rep)
+    s["assoc_unsupported"] = bytes([0x04]) + chunks(bytes([5, 0, 5, 7, 0, 1]) + b"\0" * 6)
     return s
+
+
+def socks5_udp_seeds():
+    """fuzz/fuzz_socks5_udp.c: one datagram from a SOCKS5 UDP relay."""
+    v4 = bytes([0, 0, 0, 1]) + socket.inet_aton("192.0.2.1") + u16(53)
+    v6 = bytes([0, 0, 0, 4]) + socket.inet_pton(socket.AF_INET6, "2001:db8::1") + u16(443)
+    return {
+        "v4": v4 + b"payload",
+        "v4_empty": v4,
+        "v6": v6 + b"payload",
+        "frag": bytes([0, 0, 1, 1]) + v4[4:] + b"x",
+        "frag_last": bytes([0, 0, 0x81, 4]) + v6[4:] + b"x",
+        "rsv": bytes([0, 1, 0, 1]) + v4[4:],
+        "domain": bytes([0, 0, 0, 3, 7]) + b"example" + u16(53) + b"x",
+        "atyp": bytes([0, 0, 0, 2]) + v4[4:],
+        "short": v4[:7],
+        "tiny": bytes([0, 0]),
+    }
 
 
 # ---- main ----------------------------------------------------------------------------------
@@ -559,7 +617,9 @@ def main():
         "fuzz_link_desc": write(outdir, "fuzz_link_desc", link_desc_seeds()),
         "fuzz_config": write(outdir, "fuzz_config", config_seeds()),
         "fuzz_stats": write(outdir, "fuzz_stats", stats_seeds()),
+        "fuzz_vnet": write(outdir, "fuzz_vnet", vnet_seeds()),
         "fuzz_socks5": write(outdir, "fuzz_socks5", socks5_seeds()),
+        "fuzz_socks5_udp": write(outdir, "fuzz_socks5_udp", socks5_udp_seeds()),
     }
     with open(os.path.join(outdir, "config.dict"), "w") as f:
         f.write(config_dict())

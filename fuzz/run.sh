@@ -30,11 +30,13 @@ declare -A RUNS=(
 	[fuzz_stackd_tap]=10000
 	[fuzz_link_desc]=60000
 	[fuzz_socks5]=400000
+	[fuzz_socks5_udp]=300000
 	[fuzz_config]=300000
 	[fuzz_stats]=100000
+	[fuzz_vnet]=200000
 )
-ALL=(fuzz_stackd_input fuzz_stackd_link fuzz_stackd_tap fuzz_link_desc fuzz_socks5 fuzz_config
-	fuzz_stats)
+ALL=(fuzz_stackd_input fuzz_stackd_link fuzz_stackd_tap fuzz_link_desc fuzz_socks5 fuzz_socks5_udp
+	fuzz_config fuzz_stats fuzz_vnet)
 SHORT_CAP=40
 
 while getopts "b:t:kj:n" opt; do

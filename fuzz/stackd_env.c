@@ -64,6 +64,7 @@
 #include "proto.h"
 #include "stackd.h"
 #include "syn_hold.h"
+#include "tap_answer.h"
 #include "tg_lwip.h"
 #include "udp_flow.h"
 
@@ -170,6 +171,8 @@ static struct {
 /* TAP mode: the gateway and the one client MAC every client address uses. */
 static const uint8_t gw_mac[6] = {0x02, 0x54, 0x47, 0x00, 0x00, 0xfe};
 static const uint8_t client_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+
+void (*env_out_hook)(const uint8_t *pkt, uint32_t len);
 
 /* TG_FUZZ_TRACE set: every link B message and time step on stderr, to read a finding. */
 static bool trace;
@@ -637,37 +640,11 @@ static void answer_ns(const uint8_t *f, uint32_t len)
 	a[ETH_HLEN + 7] = 255; /* neighbour discovery demands it; not in the checksum */
 }
 
-/*
- * KNOWN BUG (docs/fuzzing.md, findings): in TAP mode icmp.c's unreachable errors are still
- * bare IP packets, written to link A without an Ethernet header. Until icmp.c sends them
- * through lwIP, such a "frame" is checked as the IP packet it is and then let through, with a
- * notice, so that the TAP target keeps looking for other bugs. TG_FUZZ_STRICT_TAP=1 makes it
- * a failure again. Delete this function with the fix.
- */
-static bool known_bare_icmp(const uint8_t *f, uint32_t len)
-{
-	static bool noted;
-	bool v4 = len >= 20 && f[0] == 0x45 && get16(f + 2) == len && f[9] == IPPROTO_ICMP;
-	bool v6 =
-	        len >= 40 && f[0] >> 4 == 6 && get16(f + 4) + 40u == len && f[6] == IPPROTO_ICMPV6;
-
-	if ((!v4 && !v6) || getenv("TG_FUZZ_STRICT_TAP"))
-		return false;
-	check_out_packet(f, len);
-	if (!noted)
-		fprintf(stderr, "fuzz: known bug: stackd sent a bare ICMP packet in TAP mode "
-		                "(docs/fuzzing.md); TG_FUZZ_STRICT_TAP=1 fails on it\n");
-	noted = true;
-	return true;
-}
-
 /* TAP: a frame stackd sends is from the gateway's MAC and holds IPv4, IPv6 or ARP. */
 static void check_out_frame(const uint8_t *f, uint32_t len)
 {
 	uint16_t type;
 
-	if (known_bare_icmp(f, len))
-		return;
 	if (len < ETH_HLEN || memcmp(f + 6, gw_mac, 6) != 0)
 		fuzz_fail("stackd sent a frame of %u bytes not from the gateway's MAC", len);
 	type = get16(f + 12);
@@ -724,6 +701,8 @@ static unsigned tunio_drain(void)
 				check_out_packet(p, d[i].len);
 				track_out_packet(p, d[i].len);
 			}
+			if (env_out_hook)
+				env_out_hook(p, d[i].len);
 			give_back(&env.tunio, d[i].slot);
 		}
 		total += n;
@@ -1528,6 +1507,8 @@ void env_init(bool tap)
 		stackd.gw_ipv4_mask = htonl(0xffffff00u);
 		stackd.has_gw_ipv6 = true;
 		memcpy(stackd.gw_ipv6, gw6, 16);
+		/* and every answer of stackd's own: tap_answer.c, nd_router.c */
+		stackd.proxy_arp = stackd.proxy_ndp = stackd.router_advertisements = true;
 	}
 	/* As in stackd, links exist before lwIP: a TAP netif announces itself when it comes up. */
 	boot_a = make_link("fuzz-boot-A", A_SLOT, A_SLOTS);
@@ -1536,7 +1517,7 @@ void env_init(bool tap)
 	stackd.link_b = attach(boot_b, 0, 2, 3);
 	lwip_init();
 	if (!stackd.lwip_timer || netif_link_init(&stackd) < 0 || tcp_flow_init(&stackd) < 0 ||
-	    udp_flow_init(&stackd) < 0 || icmp_init(&stackd) < 0)
+	    udp_flow_init(&stackd) < 0 || icmp_init(&stackd) < 0 || nd_router_init(&stackd) < 0)
 		fuzz_fail("stackd set-up failed");
 	syn_hold_init(&stackd);
 	/* What stackd said meanwhile (ARP, MLD) is dropped with the boot links. */
@@ -1657,4 +1638,76 @@ void env_end(void)
 	close(env.memfd_b);
 	evtimer_del(stackd.lwip_timer);
 	memset(&stackd.ctr, 0, sizeof(stackd.ctr));
+}
+
+/* --- replays (tests/unit/test_packet_replay.c): the same machinery, driven by a test ---- */
+
+void env_begin_with(uint8_t cfg, uint8_t timeouts)
+{
+	const uint8_t b[2] = {cfg, timeouts};
+	struct fuzz_in in = {b, sizeof(b)};
+
+	env_begin(&in);
+}
+
+void env_send(const uint8_t *pkt, uint32_t len)
+{
+	send_packet(pkt, len);
+	pump();
+}
+
+void env_wait_ms(uint32_t ms)
+{
+	for (uint32_t t = 0; t < ms; t += STEP_MS) {
+		advance_ms(STEP_MS);
+		if (fake_ms % 1000 < STEP_MS)
+			sweep();
+	}
+}
+
+void env_addrs(bool v6, uint8_t *client, uint8_t *dest)
+{
+	client_ip(v6, 0, client);
+	dest_ip(v6, 0, dest);
+}
+
+uint32_t env_ip(uint8_t *out, bool v6, uint8_t proto, const uint8_t *seg, uint32_t seglen)
+{
+	uint8_t cip[16], dip[16];
+
+	env_addrs(v6, cip, dip);
+	return build_ip(out, v6, cip, dip, proto, seg, seglen, true);
+}
+
+uint32_t env_tcp(unsigned conn, uint8_t flags, const uint8_t *opt, uint32_t optlen, uint32_t paylen,
+                 uint8_t *out)
+{
+	return build_tcp(conn % NCONN, flags, 0, 0, 0xffff, opt, optlen, paylen, out);
+}
+
+unsigned env_relay_flows(void)
+{
+	return env.nflow;
+}
+
+uint64_t env_relay_bytes_up(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < env.nflow; i++)
+		n += env.flow[i].up;
+	return n;
+}
+
+uint32_t env_relay_flow_id(unsigned i)
+{
+	return i < env.nflow ? env.flow[i].id : 0;
+}
+
+bool env_relay_data(uint32_t flow, const void *data, uint32_t len)
+{
+	bool ok = relay_payload(TG_MSG_DATA, flow, 0, NULL, 0, data, len);
+
+	pump();
+	return ok;
 }

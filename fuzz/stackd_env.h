@@ -7,6 +7,7 @@
 #define TG_FUZZ_STACKD_ENV_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "fuzz.h"
 
@@ -23,5 +24,28 @@ void env_relay_raw(struct fuzz_in *in);
 void env_prelude(void);
 /* Per input: checks stackd's bookkeeping, resets every flow and pcb, frees the links. */
 void env_end(void);
+
+/*
+ * For replays of known bug classes (tests/unit/test_packet_replay.c), which build their own
+ * packets with these and check what came out. env_begin_with() is env_begin() with the two
+ * configuration bytes given; env_send() sends one IP packet as tunio and runs both sides;
+ * env_wait_ms() lets lwIP's and stackd's clocks run. env_ip() wraps a transport segment from
+ * the first client to the first destination (checksums filled in); env_tcp() builds a segment
+ * of connection conn as the fuzzer's TCP client does (its sequence numbers tracked). Every
+ * packet stackd sends on link A goes to env_out_hook too, after the oracles checked it.
+ */
+void env_begin_with(uint8_t cfg, uint8_t timeouts);
+void env_send(const uint8_t *pkt, uint32_t len);
+void env_wait_ms(uint32_t ms);
+void env_addrs(bool v6, uint8_t *client, uint8_t *dest);
+uint32_t env_ip(uint8_t *out, bool v6, uint8_t proto, const uint8_t *seg, uint32_t seglen);
+uint32_t env_tcp(unsigned conn, uint8_t flags, const uint8_t *opt, uint32_t optlen, uint32_t paylen,
+                 uint8_t *out);
+/* What the fuzzer's relayd saw: flows opened, DATA bytes stackd sent; DATA the other way. */
+unsigned env_relay_flows(void);
+uint64_t env_relay_bytes_up(void);
+uint32_t env_relay_flow_id(unsigned i);
+bool env_relay_data(uint32_t flow, const void *data, uint32_t len);
+extern void (*env_out_hook)(const uint8_t *pkt, uint32_t len);
 
 #endif

@@ -35,6 +35,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "outbound.h"
 #include "relayd.h"
 
 #define ICMP_MAX_ENTRIES 1024u
@@ -300,6 +301,11 @@ static int raw_open(struct relay_icmp *ri, enum fam f)
 
 	if (fd < 0)
 		return -1;
+	if (relay_socket_prepare(fd, af_of(f)) < 0) {
+		log_warn("icmp: raw socket options");
+		close(fd);
+		return -1;
+	}
 	raw_filter(fd, f);
 	ev = event_new(ri->rd->base, fd, EV_READ | EV_PERSIST,
 	               f == FAM4 ? on_raw4_readable : on_raw6_readable, ri);
@@ -364,6 +370,12 @@ static bool entry_attach(struct relay_icmp *ri, struct icmp_entry *e)
 		ri->mode[f] = MODE_PROBE;
 	if (ri->mode[f] == MODE_PROBE || ri->mode[f] == MODE_DGRAM) {
 		e->fd = socket(af_of(f), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto_of(f));
+		if (e->fd >= 0 && relay_socket_prepare(e->fd, af_of(f)) < 0) {
+			log_warn_ratelimited("icmp: socket options");
+			close(e->fd);
+			e->fd = -1;
+			return false;
+		}
 		if (e->fd >= 0) {
 			ri->mode[f] = MODE_DGRAM;
 			return dgram_watch(e);

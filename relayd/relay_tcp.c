@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "outbound.h"
 #include "relayd.h"
 #include "socks5.h"
 
@@ -105,7 +106,7 @@ static void linger_zero(struct relay_flow *rf)
 	int fd = rf->bev ? bufferevent_getfd(rf->bev) : -1;
 
 	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) < 0)
-		log_warn("flow %" PRIu32 ": SO_LINGER", rf->id);
+		log_warn_ratelimited("flow %" PRIu32 ": SO_LINGER", rf->id);
 }
 
 static void maybe_finish(struct relay_flow *rf)
@@ -374,6 +375,25 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 /*
+ * No socket for a flow: it is refused (stackd resets or refuses the client) and relayd goes
+ * on. At the fd limit a burst of new flows would log one line each: the first few are logged,
+ * then every power of two.
+ */
+static void socket_failed(struct relayd *rd, uint32_t flow, int err)
+{
+	uint64_t n;
+
+	if (err != EMFILE && err != ENFILE) {
+		log_warnx_ratelimited("flow %" PRIu32 ": socket: %s", flow, strerror(err));
+		return;
+	}
+	n = ++rd->stats.open_failed_nofile;
+	if (n <= 10 || (n & (n - 1)) == 0)
+		log_warnx("flow %" PRIu32 ": socket: %s: refused (%" PRIu64 " so far)", flow,
+		          strerror(err), n);
+}
+
+/*
  * Our own socket() and connect() give the exact errno of a connect that fails at once;
  * bufferevent_socket_connect() without an address then waits for a connect in progress
  * (libevent reports an immediate refusal with no errno at all). The bufferevent's write
@@ -395,9 +415,11 @@ static struct bufferevent *start_connect(struct relay_flow *rf, enum tg_open_res
 	if (tg_addr_to_sockaddr(socks ? &rf->upstream->server : &rf->dst, &ss, &sslen) < 0)
 		return NULL;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
+	if (fd < 0 || relay_socket_prepare(fd, ss.ss_family) < 0) {
 		*err = errno;
-		log_warn("flow %" PRIu32 ": socket", rf->id);
+		socket_failed(rd, rf->id, *err);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0 && errno != EINPROGRESS) {
@@ -476,7 +498,7 @@ void relay_tcp_data(struct relayd *rd, uint32_t flow, const void *data, size_t l
 	if (rf->pending && !(rf->flags & RF_CONNECTED)
 	            ? evbuffer_add(rf->pending, data, len) < 0
 	            : bufferevent_write(rf->bev, data, len) < 0) {
-		log_warnx("flow %" PRIu32 ": out of memory", flow);
+		log_warnx_ratelimited("flow %" PRIu32 ": out of memory", flow);
 		relay_abort(rf, "out of memory");
 		return;
 	}

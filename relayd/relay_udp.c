@@ -14,6 +14,15 @@
  * it becomes a UDP_ERROR towards stackd, which tells the client with an ICMP error of its own.
  * The error queue that IP_RECVERR fills is drained and dropped: recv()/send() already said it.
  *
+ * Through a SOCKS5 proxy (upstream "socks5") an entry holds a UDP association instead of a
+ * socket (socks5_udp.c), one per entry: the proxy's relay port then stands for exactly one
+ * client flow, as our own socket does when direct, and replies need no demultiplexing. A reply
+ * whose SOCKS header names a source other than the flow's destination is dropped and counted
+ * (the same endpoint filtering). Datagrams wait in the association while it is set up. When
+ * it fails or ends (the proxy refused it, is unreachable, died, closed the control
+ * connection), the client hears ICMP port or host unreachable (UDP_ERROR) and the entry is
+ * closed (CLOSED to stackd): the client's next datagram starts a new flow and association.
+ *
  * Idle timeout: one libevent timer per entry, armed for the entry's timeout and re-armed
  * lazily. Traffic only stamps last_used (no timer operation per datagram); when the timer
  * fires it either expires the entry (CLOSED to stackd) or re-arms for the time left.
@@ -31,10 +40,11 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "outbound.h"
 #include "relayd.h"
+#include "socks5_udp.h"
 
 #define RECV_BATCH   32u    /* datagrams read per wakeup, so one busy socket cannot starve */
-#define ERRQ_BATCH   16u    /* error queue entries dropped per wakeup */
 #define RX_BUF       65535u /* one datagram, whatever its family */
 #define DNS_PORT     53u
 #define LOG_SOCK_MAX 10u /* socket() failures logged one by one, then at powers of two */
@@ -43,7 +53,9 @@ struct udp_entry {
 	TAILQ_ENTRY(udp_entry) entry;
 	struct relayd *rd;
 	uint32_t flow;
+	/* Direct: the socket (socks NULL); through a SOCKS5 proxy: the association (fd -1). */
 	int fd;
+	struct socks5_udp *socks;
 	struct event *ev;    /* the socket is readable (or has an error queued) */
 	struct event *timer; /* idle check */
 	struct tg_addr client;
@@ -72,6 +84,11 @@ static struct timeval ms_to_tv(uint64_t ms)
 	return tv;
 }
 
+static bool same_addr(const struct tg_addr *a, const struct tg_addr *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
 static void entry_free(struct udp_entry *e, const char *how)
 {
 	struct relayd *rd = e->rd;
@@ -86,6 +103,7 @@ static void entry_free(struct udp_entry *e, const char *how)
 		event_free(e->timer);
 	if (e->fd >= 0)
 		close(e->fd);
+	socks5_udp_free(e->socks);
 	rd->udp_stats.flows_open--;
 	log_debug("udp flow %" PRIu32 " %s -> %s: %s, %" PRIu64 " datagrams up, %" PRIu64 " down",
 	          e->flow, tg_addr_format(&e->client, src, sizeof(src)),
@@ -98,6 +116,25 @@ static void entry_close(struct udp_entry *e, const char *how)
 {
 	tg_flow_udp_close(e->rd->api, e->flow);
 	entry_free(e, how);
+}
+
+/*
+ * UDP_ERROR: stackd sends the client ICMP port unreachable (REFUSED; REJECTED too, the UDP
+ * counterpart of the RST a TCP client gets) or host unreachable (UNREACHABLE). Only port
+ * unreachable is a hard error for a Linux UDP socket (ECONNREFUSED): host unreachable reaches
+ * only sockets with IP_RECVERR, so most clients just time out on it.
+ */
+static void send_error(struct relayd *rd, uint32_t flow, const struct tg_addr *client,
+                       const struct tg_addr *dst, enum tg_open_result result)
+{
+	if (result != TG_OPEN_UNREACHABLE)
+		result = TG_OPEN_REFUSED;
+	if (tg_flow_udp_error(rd->api, flow, dst, client, result) < 0)
+		rd->udp_stats.drop_no_slot++;
+	else if (result == TG_OPEN_REFUSED)
+		rd->udp_stats.refused_sent++;
+	else
+		rd->udp_stats.unreach_sent++;
 }
 
 /*
@@ -122,12 +159,7 @@ static bool report_error(struct relayd *rd, uint32_t flow, const struct tg_addr 
 	default:
 		return false;
 	}
-	if (tg_flow_udp_error(rd->api, flow, dst, client, result) < 0)
-		rd->udp_stats.drop_no_slot++;
-	else if (result == TG_OPEN_REFUSED)
-		rd->udp_stats.refused_sent++;
-	else
-		rd->udp_stats.unreach_sent++;
+	send_error(rd, flow, client, dst, result);
 	return true;
 }
 
@@ -146,23 +178,6 @@ static void deliver(struct udp_entry *e, const uint8_t *data, size_t len)
 	e->down++;
 	rd->udp_stats.dgrams_down++;
 	rd->udp_stats.bytes_down += len;
-}
-
-/* IP_RECVERR queues each ICMP error too; recv()/send() reported it already. */
-static void drain_errqueue(int fd)
-{
-	uint8_t data[64], ctl[256];
-
-	for (unsigned i = 0; i < ERRQ_BATCH; i++) {
-		struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
-		struct msghdr m = {.msg_iov = &iov,
-		                   .msg_iovlen = 1,
-		                   .msg_control = ctl,
-		                   .msg_controllen = sizeof(ctl)};
-
-		if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
-			return;
-	}
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
@@ -187,7 +202,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		log_debug("udp flow %" PRIu32 ": recv: %s", e->flow, strerror(errno));
 		break;
 	}
-	drain_errqueue(fd);
+	relay_drain_errqueue(fd);
 	if (got > 0)
 		e->last_used = relay_now_ms();
 }
@@ -197,7 +212,7 @@ static void arm_timer(struct udp_entry *e, uint64_t ms)
 	struct timeval tv = ms_to_tv(ms);
 
 	if (event_add(e->timer, &tv) < 0)
-		log_warnx("udp flow %" PRIu32 ": cannot arm the idle timer", e->flow);
+		log_warnx_ratelimited("udp flow %" PRIu32 ": cannot arm the idle timer", e->flow);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -216,6 +231,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void count_socket_failure(struct relayd *rd, uint32_t flow, const char *what, int err)
 {
 	uint64_t n = ++rd->udp_stats.drop_socket;
+
+	if (err == EMFILE || err == ENFILE)
+		rd->stats.open_failed_nofile++;
 
 	/* A client may spray new flows at an fd limit: keep the log readable. */
 	if (n <= LOG_SOCK_MAX || (n & (n - 1)) == 0)
@@ -237,6 +255,12 @@ static int open_socket(struct relayd *rd, uint32_t flow, const struct tg_addr *c
 	if (tg_addr_to_sockaddr(dst, &ss, &sslen) < 0)
 		return -1;
 	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && relay_socket_prepare(fd, ss.ss_family) < 0) {
+		err = errno;
+		close(fd);
+		fd = -1;
+		errno = err;
+	}
 	if (fd < 0) {
 		count_socket_failure(rd, flow, "socket", errno);
 		return -1;
@@ -246,7 +270,8 @@ static int open_socket(struct relayd *rd, uint32_t flow, const struct tg_addr *c
 	else
 		err = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
 	if (err < 0)
-		log_warn("udp flow %" PRIu32 ": RECVERR (only port unreachable is reported)", flow);
+		log_warn_ratelimited(
+		        "udp flow %" PRIu32 ": RECVERR (only port unreachable is reported)", flow);
 	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
 		err = errno;
 		close(fd);
@@ -260,19 +285,85 @@ static int open_socket(struct relayd *rd, uint32_t flow, const struct tg_addr *c
 	return fd;
 }
 
+/* ---- through a SOCKS5 proxy: the entry's association (socks5_udp.h) ---- */
+
+static void socks_ready(void *arg)
+{
+	struct udp_entry *e = arg;
+
+	log_debug("udp flow %" PRIu32 ": socks5 association up", e->flow);
+}
+
+static void socks_datagram(void *arg, const struct tg_addr *from, const uint8_t *data, size_t len)
+{
+	struct udp_entry *e = arg;
+
+	/* What a connected socket does when direct: only the destination answers. */
+	if (!same_addr(from, &e->dst)) {
+		e->rd->socks_udp_stats.drop_foreign++;
+		return;
+	}
+	deliver(e, data, len);
+	e->last_used = relay_now_ms();
+}
+
+/*
+ * The association failed or ended: the client hears ICMP port unreachable (the proxy refused
+ * or failed: what a TCP client hears as RST) or host unreachable, and the entry goes. A proxy
+ * that did not answer in time gets no ICMP, as a TCP client in consistent mode gets none.
+ */
+static void socks_end(void *arg, enum tg_open_result result, const char *why)
+{
+	struct udp_entry *e = arg;
+	char dst[TG_ADDR_STRLEN];
+
+	log_debug("udp flow %" PRIu32 " to %s: socks5: %s", e->flow,
+	          tg_addr_format(&e->dst, dst, sizeof(dst)), why);
+	if (result != TG_OPEN_TIMEOUT)
+		send_error(e->rd, e->flow, &e->client, &e->dst, result);
+	entry_close(e, why);
+}
+
+static const struct socks5_udp_cbs socks_cbs = {
+        .prepare = relay_socket_prepare,
+        .on_ready = socks_ready,
+        .on_datagram = socks_datagram,
+        .on_end = socks_end,
+};
+
+/*
+ * A new entry, going out the way the rules choose for its destination (once per entry, not
+ * per datagram). A reject rule answers ICMP host unreachable and keeps nothing.
+ */
 static struct udp_entry *entry_new(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
                                    const struct tg_addr *dst)
 {
-	struct udp_entry *e = calloc(1, sizeof(*e));
+	const struct relay_upstream *up = relayd_upstream_for(rd, IPPROTO_UDP, dst);
+	struct udp_entry *e;
 	int fd = -1;
 
-	if (!e || (fd = open_socket(rd, flow, src, dst)) < 0)
+	if (!up) {
+		send_error(rd, flow, src, dst, TG_OPEN_REJECTED);
+		tg_flow_udp_close(rd->api, flow);
+		return NULL;
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
 		goto fail;
 	e->rd = rd;
 	e->flow = flow;
-	e->fd = fd;
 	e->client = *src;
 	e->dst = *dst;
+	if (up->kind == RELAY_UPSTREAM_SOCKS5) {
+		e->socks = socks5_udp_new(rd->base, up, &rd->connect_timeout, &rd->socks_udp_stats,
+		                          &socks_cbs, e);
+		if (!e->socks) {
+			count_socket_failure(rd, flow, "socks5 association", errno);
+			goto fail;
+		}
+	} else if ((fd = open_socket(rd, flow, src, dst)) < 0) {
+		goto fail;
+	}
+	e->fd = fd;
 	/* DNS answers come at once or never: its entries need not live as long. */
 	e->timeout_ms = dst->port == DNS_PORT ? rd->dns_timeout_ms : rd->udp_timeout_ms;
 	e->last_used = relay_now_ms();
@@ -280,10 +371,11 @@ static struct udp_entry *entry_new(struct relayd *rd, uint32_t flow, const struc
 	rd->udp_stats.flows_open++;
 	rd->udp_stats.flows_total++;
 	tg_flow_set_udata(rd->api, flow, e);
-	e->ev = event_new(rd->base, fd, EV_READ | EV_PERSIST, on_readable, e);
+	if (fd >= 0)
+		e->ev = event_new(rd->base, fd, EV_READ | EV_PERSIST, on_readable, e);
 	e->timer = evtimer_new(rd->base, on_timer, e);
-	if (!e->ev || !e->timer || event_add(e->ev, NULL) < 0) {
-		log_warnx("udp flow %" PRIu32 ": cannot set up events", flow);
+	if ((fd >= 0 && (!e->ev || event_add(e->ev, NULL) < 0)) || !e->timer) {
+		log_warnx_ratelimited("udp flow %" PRIu32 ": cannot set up events", flow);
 		rd->udp_stats.drop_socket++;
 		entry_close(e, "no events");
 		return NULL;
@@ -300,6 +392,27 @@ fail:
 }
 
 /*
+ * Through the proxy: sent, or held while the association is set up (counted as sent here; a
+ * full queue is counted by the association). An error that means the proxy is gone ends the
+ * entry from the event loop (socks_end).
+ */
+static void socks_send(struct udp_entry *e, const void *data, size_t len)
+{
+	struct relayd *rd = e->rd;
+
+	if (socks5_udp_send(e->socks, &e->dst, data, len) >= 0) {
+		e->up++;
+		e->last_used = relay_now_ms();
+		rd->udp_stats.dgrams_up++;
+		rd->udp_stats.bytes_up += len;
+	} else if (errno == EMSGSIZE) {
+		rd->udp_stats.drop_too_big++;
+	} else if (errno != EBUSY) {
+		rd->udp_stats.drop_send_error++;
+	}
+}
+
+/*
  * Sends one datagram. A send() can return an ICMP error that an earlier datagram caused; this
  * one was not sent then, so after reporting the error it is tried once more.
  */
@@ -307,6 +420,10 @@ static void entry_send(struct udp_entry *e, const void *data, size_t len)
 {
 	struct relayd *rd = e->rd;
 
+	if (e->socks) {
+		socks_send(e, data, len);
+		return;
+	}
 	for (int tries = 0; tries < 2; tries++) {
 		if (send(e->fd, data, len, MSG_DONTWAIT) >= 0) {
 			e->up++;
@@ -322,11 +439,6 @@ static void entry_send(struct udp_entry *e, const void *data, size_t len)
 		rd->udp_stats.drop_too_big++;
 	else
 		rd->udp_stats.drop_send_error++;
-}
-
-static bool same_addr(const struct tg_addr *a, const struct tg_addr *b)
-{
-	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
 void relay_udp_datagram(struct relayd *rd, uint32_t flow, const struct tg_addr *src,

@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,10 @@
 #include "fdarg.h"
 #include "link.h"
 #include "ctl_event.h"
+#include "dest_policy.h"
 #include "log.h"
 #include "stats.h"
+#include "outbound.h"
 #include "relayd.h"
 #include "sandbox.h"
 
@@ -42,36 +45,18 @@ struct relayd_opts {
 	int stats_fd;
 	struct tg_sandbox sandbox;
 	enum tg_log_level log_level;
-	struct relay_upstream upstream;
-	const char *socks5_user;
-	const char *socks5_password;
+	long rules_fd; /* the routing table's memfd (docs/rules.md); -1: everything direct */
+	struct relay_outbound outbound; /* --mark, --bind-interface (outbound.h) */
+	bool allow_local;               /* --allow-local: dest_policy.h checks off */
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: relayd --link-b MEMFD,BELL_SELF,BELL_PEER [--connect-timeout SEC]\n"
 	             "              [--udp-timeout SEC] [--dns-timeout SEC]\n"
-	             "              [--upstream direct|socks5] [--socks5-server ADDR:PORT]\n"
-	             "              [--socks5-user USER --socks5-password PASSWORD]\n"
+	             "              [--rules-fd FD]\n"
+	             "              [--mark N] [--bind-interface IFNAME] [--allow-local]\n"
 	             "              [--log-level error|warning|info|debug]\n");
-}
-
-/*
- * socks5 needs a server; credentials come both or neither. The password is then wiped from
- * our argv: /proc/PID/cmdline is readable by every local user (it was there from exec to
- * here, a window tungate's docs mention).
- */
-static int upstream_check(struct relayd_opts *o)
-{
-	struct relay_upstream *up = &o->upstream;
-
-	if (up->kind == RELAY_UPSTREAM_SOCKS5 && !tg_addr_valid(&up->server))
-		return -1;
-	if (socks5_set_auth(up, o->socks5_user, o->socks5_password) < 0)
-		return -1;
-	if (o->socks5_password)
-		memset((char *)o->socks5_password, 0, strlen(o->socks5_password));
-	return 0;
 }
 
 /* Bad arguments exit 2, as every tungate child does. */
@@ -81,20 +66,21 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	        {"link-b", required_argument, NULL, 'b'},
 	        {"connect-timeout", required_argument, NULL, 't'},
 	        {"log-level", required_argument, NULL, 'l'},
+	        {"log-target", required_argument, NULL, 'L'},
 	        {"udp-timeout", required_argument, NULL, 'u'},
 	        {"dns-timeout", required_argument, NULL, 'd'},
 	        {"ctl-fd", required_argument, NULL, 'C'},
 	        {"stats-fd", required_argument, NULL, 's'},
 	        {"sandbox", required_argument, NULL, 'S'},
 	        {"test-forbidden", required_argument, NULL, 'X'},
-	        {"upstream", required_argument, NULL, 'U'},
-	        {"socks5-server", required_argument, NULL, 'P'},
-	        {"socks5-user", required_argument, NULL, 'n'},
-	        {"socks5-password", required_argument, NULL, 'p'},
+	        {"rules-fd", required_argument, NULL, 'R'},
+	        {"mark", required_argument, NULL, 'M'},
+	        {"bind-interface", required_argument, NULL, 'I'},
+	        {"allow-local", no_argument, NULL, 'A'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	bool have_link = false;
+	bool have_link = false, syslog_on;
 	int ch;
 
 	memset(o, 0, sizeof(*o)); /* every option not given has a defined default */
@@ -103,9 +89,7 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 	o->dns_timeout = 10;
 	o->ctl_fd = -1;
 	o->stats_fd = -1;
-	memset(&o->upstream, 0, sizeof(o->upstream));
-	o->socks5_user = NULL;
-	o->socks5_password = NULL;
+	o->rules_fd = -1;
 	tg_sandbox_init(&o->sandbox);
 	o->log_level = TG_LOG_INFO;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -122,6 +106,12 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 		case 'l':
 			if (log_parse_level(optarg, &o->log_level) < 0)
 				goto bad;
+			break;
+		case 'L': /* before the sandbox: syslog's socket is connected here */
+			if (log_parse_target(optarg, &syslog_on) < 0)
+				goto bad;
+			if (syslog_on)
+				log_open_syslog();
 			break;
 		case 'u':
 			if (tg_parse_uint(optarg, 1, 86400, &o->udp_timeout) < 0)
@@ -155,23 +145,29 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 			if (tg_sandbox_set_test(&o->sandbox, optarg) < 0)
 				goto bad;
 			break;
-		case 'U':
-			if (strcmp(optarg, "direct") == 0)
-				o->upstream.kind = RELAY_UPSTREAM_DIRECT;
-			else if (strcmp(optarg, "socks5") == 0)
-				o->upstream.kind = RELAY_UPSTREAM_SOCKS5;
-			else
+		case 'R': {
+			unsigned long fd;
+
+			if (tg_parse_uint(optarg, 0, 65535, &fd) < 0)
 				goto bad;
+			o->rules_fd = (long)fd;
 			break;
-		case 'P':
-			if (tg_addr_parse(optarg, &o->upstream.server) < 0)
+		}
+		case 'M': {
+			unsigned long mark;
+
+			if (tg_parse_uint(optarg, 0, 0xffffffffu, &mark) < 0)
 				goto bad;
+			o->outbound.mark = (unsigned)mark;
 			break;
-		case 'n':
-			o->socks5_user = optarg;
+		}
+		case 'A':
+			o->allow_local = true;
 			break;
-		case 'p':
-			o->socks5_password = optarg;
+		case 'I':
+			if (strlen(optarg) >= sizeof(o->outbound.ifname))
+				goto bad;
+			snprintf(o->outbound.ifname, sizeof(o->outbound.ifname), "%s", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -180,7 +176,7 @@ static void parse_args(int argc, char *argv[], struct relayd_opts *o)
 			goto bad;
 		}
 	}
-	if (optind == argc && have_link && upstream_check(o) == 0)
+	if (optind == argc && have_link)
 		return;
 bad:
 	usage(stderr);
@@ -197,9 +193,16 @@ static void on_tcp_open(struct tg_flowapi *api, uint32_t flow, const struct tg_a
 {
 	/* Both modes relay alike: the mode only decides what stackd tells the client when. */
 	struct relayd *rd = rd_of(arg);
+	const struct relay_upstream *up = relayd_upstream_for(rd, IPPROTO_TCP, dst);
 
-	/* One upstream for every flow; a rule would choose here, per destination. */
-	relay_tcp_open(rd, flow, src, dst, &rd->upstream);
+	if (!up) {
+		/* stackd rejects before asking; only a table it did not have gets here */
+		rd->stats.flows_total++;
+		rd->stats.connect_failed[TG_OPEN_REJECTED]++;
+		tg_flow_open_result(api, flow, TG_OPEN_REJECTED);
+		return;
+	}
+	relay_tcp_open(rd, flow, src, dst, up);
 }
 
 static void on_data(struct tg_flowapi *api, uint32_t flow, const void *data, size_t len, void *arg)
@@ -247,6 +250,33 @@ static void on_peer_reset(struct tg_flowapi *api, void *arg)
 	relay_icmp_drop_all(rd_of(arg));
 }
 
+const struct relay_upstream *relayd_upstream_for(struct relayd *rd, uint8_t proto,
+                                                 const struct tg_addr *dst)
+{
+	uint32_t i = tg_rules_match(&rd->rules, proto, dst);
+	const struct tg_rule *r = &rd->rules.rule[i];
+	char to[TG_ADDR_STRLEN], how[48];
+
+	log_debug("%s to %s: rule %u%s -> %s", proto == IPPROTO_TCP ? "tcp" : "udp",
+	          tg_addr_format(dst, to, sizeof(to)), i + 1,
+	          i + 1 == rd->rules.nrules ? " (default)" : "",
+	          tg_rules_action_text(&rd->rules, r, how, sizeof(how)));
+	switch (r->action) {
+	case TG_RULE_SOCKS5:
+		return &rd->upstreams[r->upstream]; /* decode() checked the index */
+	case TG_RULE_REJECT:
+		rd->rule_rejected++;
+		return NULL;
+	default:
+		if (!rd->allow_local && (relay_dest_forbidden(dst) || relay_dest_is_self(dst))) {
+			rd->dest_refused_local++;
+			log_debug("%s: the gateway's own or a non-unicast address: refused", to);
+			return NULL;
+		}
+		return &rd->direct;
+	}
+}
+
 static const struct tg_flowapi_cbs relayd_cbs = {
         .on_tcp_open = on_tcp_open,
         .on_data = on_data,
@@ -276,6 +306,9 @@ static const struct tg_stat_def stat_defs[] = {
         RD_STAT("connect_unreachable", stats.connect_failed[TG_OPEN_UNREACHABLE]),
         RD_STAT("connect_timeout", stats.connect_failed[TG_OPEN_TIMEOUT]),
         RD_STAT("connect_rejected", stats.connect_failed[TG_OPEN_REJECTED]),
+        RD_STAT("open_failed_nofile", stats.open_failed_nofile),
+        RD_STAT("rule_rejected", rule_rejected),
+        RD_STAT("dest_refused_local", dest_refused_local),
         RD_STAT("udp_flows_open", udp_stats.flows_open),
         RD_STAT("udp_flows_total", udp_stats.flows_total),
         RD_STAT("udp_expired", udp_stats.expired),
@@ -287,6 +320,14 @@ static const struct tg_stat_def stat_defs[] = {
         RD_STAT("udp_drop_too_big", udp_stats.drop_too_big),
         RD_STAT("udp_drop_send_error", udp_stats.drop_send_error),
         RD_STAT("udp_drop_socket", udp_stats.drop_socket),
+        RD_STAT("socks_udp_assoc_opened", socks_udp_stats.assoc_opened),
+        RD_STAT("socks_udp_assoc_failed", socks_udp_stats.assoc_failed),
+        RD_STAT("socks_udp_assoc_ended", socks_udp_stats.assoc_ended),
+        RD_STAT("socks_udp_queued", socks_udp_stats.queued),
+        RD_STAT("socks_udp_drop_queue_full", socks_udp_stats.drop_queue_full),
+        RD_STAT("socks_udp_drop_frag", socks_udp_stats.drop_frag),
+        RD_STAT("socks_udp_drop_header", socks_udp_stats.drop_header),
+        RD_STAT("socks_udp_drop_foreign", socks_udp_stats.drop_foreign),
         RD_STAT("icmp_requests", icmp_stats.requests),
         RD_STAT("icmp_sent", icmp_stats.sent),
         RD_STAT("icmp_replies", icmp_stats.replies),
@@ -351,17 +392,39 @@ static void on_ctl(const struct tg_ctl_msg *msg, int *fds, int nfds, void *arg)
 	log_info("link B renewed (epoch %u): stackd restarted, flows dropped", msg->epoch);
 }
 
-static void log_upstream(const struct relay_upstream *up)
+/*
+ * The routing table from tungate's memfd, checked by tg_rules_read_fd(); its upstreams become
+ * relay_upstreams, the credentials moved (and wiped from the table).
+ */
+static void load_rules(struct relayd *rd, long fd)
 {
-	char server[TG_ADDR_STRLEN];
+	char err[200], server[TG_ADDR_STRLEN], how[48];
 
-	if (up->kind == RELAY_UPSTREAM_DIRECT) {
-		log_info("upstream: direct");
+	rd->direct.kind = RELAY_UPSTREAM_DIRECT;
+	if (fd < 0) {
+		tg_rules_default(&rd->rules);
 		return;
 	}
-	log_info("upstream: socks5 proxy %s, %s",
-	         tg_addr_format(&up->server, server, sizeof(server)),
-	         up->user_len ? "username/password" : "no authentication");
+	if (tg_rules_read_fd((int)fd, &rd->rules, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	close((int)fd);
+	for (uint32_t i = 0; i < rd->rules.nupstreams; i++) {
+		struct tg_upstream *u = &rd->rules.upstream[i];
+		struct relay_upstream *up = &rd->upstreams[i];
+
+		up->kind = RELAY_UPSTREAM_SOCKS5;
+		up->server = u->server;
+		if (socks5_set_auth(up, u->user, u->password) < 0)
+			fatalx("upstream %s: bad credentials", u->name);
+		explicit_bzero(u->user, sizeof(u->user));
+		explicit_bzero(u->password, sizeof(u->password));
+		log_info("upstream %s: socks5 proxy %s, %s", u->name,
+		         tg_addr_format(&up->server, server, sizeof(server)),
+		         up->user_len ? "username/password" : "no authentication");
+	}
+	log_info("%u routing rules; default: %s", rd->rules.nrules,
+	         tg_rules_action_text(&rd->rules, &rd->rules.rule[rd->rules.nrules - 1], how,
+	                              sizeof(how)));
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -457,8 +520,8 @@ int main(int argc, char *argv[])
 	TAILQ_INIT(&rd.flows);
 	TAILQ_INIT(&rd.udp);
 	rd.connect_timeout.tv_sec = (time_t)o.connect_timeout;
-	rd.upstream = o.upstream;
-	explicit_bzero(&o.upstream, sizeof(o.upstream));
+	rd.allow_local = o.allow_local;
+	load_rules(&rd, o.rules_fd);
 	/* Both at most 86400 s: fits in milliseconds. */
 	rd.udp_timeout_ms = (uint32_t)o.udp_timeout * 1000u;
 	rd.dns_timeout_ms = (uint32_t)o.dns_timeout * 1000u;
@@ -491,13 +554,16 @@ int main(int argc, char *argv[])
 
 	if (!ev_stats || event_add(ev_stats, &stats_tv) < 0)
 		fatalx("cannot set up the stats timer");
+	relay_outbound_init(&o.outbound);
+	o.sandbox.keep_net_raw = o.outbound.mark != 0; /* SO_MARK: docs/security.md */
 	tg_sandbox_relayd(&o.sandbox);
+	if (relay_outbound_selftest() < 0)
+		fatalx("cannot apply [relay] mark / bind_interface to outbound sockets");
 
 	tg_ctl_send_ready(o.ctl_fd);
 	log_info("started, link B epoch %" PRIu32 ", connect timeout %lus, udp timeout %lus "
 	         "(dns %lus)",
 	         tg_link_epoch(link), o.connect_timeout, o.udp_timeout, o.dns_timeout);
-	log_upstream(&rd.upstream);
 	if (event_base_dispatch(rd.base) < 0)
 		fatalx("event loop failed");
 

@@ -14,7 +14,9 @@
 #include <sys/time.h>
 
 #include "flowapi.h"
+#include "rules.h"
 #include "socks5.h"
+#include "socks5_udp.h"
 
 struct event_base;
 struct relay_flow;
@@ -29,6 +31,7 @@ struct relayd_stats {
 	uint64_t bytes_up;                           /* client -> server */
 	uint64_t bytes_down;                         /* server -> client */
 	uint64_t connect_failed[TG_OPEN_RESULT_MAX]; /* by the result stackd was told */
+	uint64_t open_failed_nofile; /* TCP or UDP: no socket, fd limit (EMFILE/ENFILE) */
 };
 
 /* UDP NAT (relay_udp.c). Datagrams dropped are counted by reason; none is dropped silently. */
@@ -78,8 +81,15 @@ struct relayd {
 	struct tg_link_fds *link_fds;
 	struct tg_stats_region *stats_region; /* NULL: counters not published */
 	struct timeval connect_timeout;
-	struct relay_upstream upstream; /* TCP flows' way out (one for all, until rules come) */
-	size_t chunk;                   /* bytes handed to tg_flow_send() at once: one link slot */
+	/* Routing (docs/rules.md): the table, and one relay_upstream per upstream of it */
+	struct tg_rules rules;
+	struct relay_upstream direct;
+	struct relay_upstream upstreams[TG_UPSTREAMS_MAX];
+	uint64_t rule_rejected; /* flows a reject rule refused here (stackd refuses most) */
+	/* dest_policy.h: direct flows to the gateway itself, unless [relay] allow_local */
+	bool allow_local;
+	uint64_t dest_refused_local;
+	size_t chunk; /* bytes handed to tg_flow_send() at once: one link slot */
 	TAILQ_HEAD(relay_flows, relay_flow) flows;
 	struct relayd_stats stats;
 	/* UDP: idle timeouts in ms, for port 53 and for the rest */
@@ -87,9 +97,19 @@ struct relayd {
 	uint32_t dns_timeout_ms;
 	TAILQ_HEAD(udp_entries, udp_entry) udp;
 	struct relayd_udp_stats udp_stats;
+	struct socks5_udp_stats socks_udp_stats; /* UDP ASSOCIATE (socks5_udp.h) */
 	struct relay_icmp *icmp;
 	struct relayd_icmp_stats icmp_stats;
 };
+
+/*
+ * The way out for a new flow to dst (proto IPPROTO_TCP or IPPROTO_UDP): the upstream of the
+ * first rule that matches, or NULL if that rule rejects the flow. The pointer lives as long as
+ * relayd. relayd.c calls it for each TCP_OPEN; relay_udp.c for each new NAT entry (not per
+ * datagram: it is a linear scan of the rules).
+ */
+const struct relay_upstream *relayd_upstream_for(struct relayd *rd, uint8_t proto,
+                                                 const struct tg_addr *dst);
 
 /* Milliseconds on a coarse monotonic clock, for idle timeouts. */
 uint64_t relay_now_ms(void);
@@ -107,7 +127,7 @@ void relay_tcp_writable(struct relayd *rd, uint32_t flow);
 /* Aborts every flow: servers see RST, stackd is told (if it still knows the flow). */
 void relay_tcp_drop_all(struct relayd *rd);
 
-/* relay_udp.c: UDP NAT, one connected socket per flow. */
+/* relay_udp.c: UDP NAT, one connected socket (or SOCKS5 UDP association) per flow. */
 void relay_udp_datagram(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
                         const struct tg_addr *dst, const void *data, size_t len);
 /* stackd ended the flow: close its socket. */

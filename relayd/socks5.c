@@ -1,7 +1,7 @@
 /*
- * SOCKS5 CONNECT client (RFC 1928, RFC 1929): see socks5.h. The parsers read only from
- * the bytes they were given and check each length before the bytes it covers, so a proxy
- * that lies or stops half-way costs a failed flow, never memory or a crash.
+ * SOCKS5 client handshake, CONNECT and UDP ASSOCIATE (RFC 1928, RFC 1929): see socks5.h. The
+ * parsers read only from the bytes they were given and check each length before the bytes it
+ * covers, so a proxy that lies or stops half-way costs a failed flow, never memory or a crash.
  */
 #include "socks5.h"
 
@@ -58,6 +58,11 @@ size_t socks5_encode_auth(const struct relay_upstream *up, uint8_t *buf, size_t 
 
 size_t socks5_encode_connect(const struct tg_addr *dst, uint8_t *buf, size_t len)
 {
+	return socks5_encode_request(SOCKS5_CMD_CONNECT, dst, buf, len);
+}
+
+size_t socks5_encode_request(uint8_t cmd, const struct tg_addr *dst, uint8_t *buf, size_t len)
+{
 	size_t alen;
 	uint8_t atyp;
 
@@ -73,7 +78,7 @@ size_t socks5_encode_connect(const struct tg_addr *dst, uint8_t *buf, size_t len
 	if (len < 4 + alen + 2)
 		return 0;
 	buf[0] = SOCKS5_VERSION;
-	buf[1] = SOCKS5_CMD_CONNECT;
+	buf[1] = cmd;
 	buf[2] = 0; /* RSV */
 	buf[3] = atyp;
 	memcpy(buf + 4, dst->ip, alen);
@@ -154,6 +159,25 @@ const char *socks5_reply_name(uint8_t rep)
 ssize_t socks5_parse_connect(const uint8_t *p, size_t len, enum tg_open_result *result,
                              const char **why)
 {
+	return socks5_parse_reply(p, len, NULL, result, why);
+}
+
+/* BND.ADDR and BND.PORT of a complete, valid reply of alen address bytes. */
+static void take_bound(const uint8_t *p, size_t alen, struct tg_addr *bound)
+{
+	if (!bound)
+		return;
+	memset(bound, 0, sizeof(*bound));
+	if (p[3] == SOCKS5_ATYP_DOMAIN)
+		return; /* family 0: no address we could use */
+	bound->family = p[3] == SOCKS5_ATYP_IPV4 ? TG_AF_INET4 : TG_AF_INET6;
+	memcpy(bound->ip, p + 4, alen);
+	bound->port = (uint16_t)(p[4 + alen] << 8 | p[5 + alen]);
+}
+
+ssize_t socks5_parse_reply(const uint8_t *p, size_t len, struct tg_addr *bound,
+                           enum tg_open_result *result, const char **why)
+{
 	size_t alen;
 
 	if (len < 4)
@@ -186,8 +210,9 @@ ssize_t socks5_parse_connect(const uint8_t *p, size_t len, enum tg_open_result *
 	}
 	if (len < 4 + alen + 2)
 		return 0;
+	take_bound(p, alen, bound);
 	*result = TG_OPEN_OK;
-	*why = "connected";
+	*why = "succeeded";
 	return (ssize_t)(4 + alen + 2);
 }
 
@@ -196,16 +221,24 @@ ssize_t socks5_parse_connect(const uint8_t *p, size_t len, enum tg_open_result *
 int socks5_client_start(struct socks5_client *c, const struct relay_upstream *up,
                         const struct tg_addr *dst, struct evbuffer *out)
 {
+	return socks5_client_start_cmd(c, up, SOCKS5_CMD_CONNECT, dst, out);
+}
+
+int socks5_client_start_cmd(struct socks5_client *c, const struct relay_upstream *up, uint8_t cmd,
+                            const struct tg_addr *dst, struct evbuffer *out)
+{
 	uint8_t msg[3];
 	size_t n = socks5_encode_greeting(up, msg, sizeof(msg));
 
+	memset(c, 0, sizeof(*c));
 	c->state = SOCKS5_WAIT_METHOD;
 	c->up = up;
+	c->cmd = cmd;
 	c->dst = *dst;
 	return n > 0 && evbuffer_add(out, msg, n) == 0 ? 0 : -1;
 }
 
-/* Queues the request that follows the method reply: the credentials, or CONNECT. */
+/* Queues the request that follows the method reply: the credentials, or the command. */
 static int send_next(struct socks5_client *c, struct evbuffer *out)
 {
 	uint8_t msg[SOCKS5_MSG_MAX];
@@ -214,7 +247,7 @@ static int send_next(struct socks5_client *c, struct evbuffer *out)
 	if (c->state == SOCKS5_WAIT_AUTH)
 		n = socks5_encode_auth(c->up, msg, sizeof(msg));
 	else
-		n = socks5_encode_connect(&c->dst, msg, sizeof(msg));
+		n = socks5_encode_request(c->cmd, &c->dst, msg, sizeof(msg));
 	/* The password leaves no copy on our stack once it is queued. */
 	if (n > 0 && evbuffer_add(out, msg, n) < 0)
 		n = 0;
@@ -232,7 +265,7 @@ static ssize_t parse_one(struct socks5_client *c, const uint8_t *p, size_t len,
 	case SOCKS5_WAIT_AUTH:
 		return socks5_parse_auth(p, len, result, why);
 	case SOCKS5_WAIT_CONNECT:
-		return socks5_parse_connect(p, len, result, why);
+		return socks5_parse_reply(p, len, &c->bound, result, why);
 	default:
 		return malformed(result, why, "handshake already over");
 	}

@@ -1,8 +1,9 @@
 /*
- * A SOCKS5 client for CONNECT (RFC 1928), with no authentication or username/password
- * (RFC 1929). The encoders and parsers are pure functions on byte buffers (unit-tested on
- * their own); socks5_client_*() run one handshake over a connected socket's evbuffers, on
- * relayd's libevent loop, and never block.
+ * A SOCKS5 client for CONNECT and UDP ASSOCIATE (RFC 1928), with no authentication or
+ * username/password (RFC 1929); socks5_udp.h adds the UDP side of an association. The encoders
+ * and parsers are pure functions on byte buffers (unit-tested on their own); socks5_client_*()
+ * run one handshake over a connected socket's evbuffers, on relayd's libevent loop, and never
+ * block.
  *
  * Everything the proxy sends is checked before it is used: a reply that is short waits for
  * more, one that is malformed fails the handshake, nothing unvalidated is copied.
@@ -23,6 +24,7 @@
 #define SOCKS5_METHOD_USER            0x02
 #define SOCKS5_METHOD_NONE_ACCEPTABLE 0xff
 #define SOCKS5_CMD_CONNECT            0x01
+#define SOCKS5_CMD_UDP_ASSOCIATE      0x03
 #define SOCKS5_ATYP_IPV4              0x01
 #define SOCKS5_ATYP_DOMAIN            0x03
 #define SOCKS5_ATYP_IPV6              0x04
@@ -55,6 +57,8 @@ int socks5_set_auth(struct relay_upstream *up, const char *user, const char *pas
 size_t socks5_encode_greeting(const struct relay_upstream *up, uint8_t *buf, size_t len);
 size_t socks5_encode_auth(const struct relay_upstream *up, uint8_t *buf, size_t len);
 size_t socks5_encode_connect(const struct tg_addr *dst, uint8_t *buf, size_t len);
+/* CONNECT or UDP ASSOCIATE: VER CMD RSV ATYP ADDR PORT, for an IPv4 or IPv6 address. */
+size_t socks5_encode_request(uint8_t cmd, const struct tg_addr *addr, uint8_t *buf, size_t len);
 
 /*
  * Parsers of the proxy's three replies. Each returns the reply's length (> 0) once it is
@@ -68,6 +72,12 @@ ssize_t socks5_parse_auth(const uint8_t *p, size_t len, enum tg_open_result *res
                           const char **why);
 ssize_t socks5_parse_connect(const uint8_t *p, size_t len, enum tg_open_result *result,
                              const char **why);
+/*
+ * The same for any request's reply, also giving BND.ADDR and BND.PORT in *bound (may be
+ * NULL): zeroed, with family 0, when the proxy named a domain (relayd has no resolver).
+ */
+ssize_t socks5_parse_reply(const uint8_t *p, size_t len, struct tg_addr *bound,
+                           enum tg_open_result *result, const char **why);
 
 /* The open result a CONNECT reply code (REP) stands for. */
 enum tg_open_result socks5_reply_result(uint8_t rep);
@@ -80,14 +90,16 @@ struct evbuffer;
 enum socks5_state {
 	SOCKS5_WAIT_METHOD = 0,
 	SOCKS5_WAIT_AUTH,
-	SOCKS5_WAIT_CONNECT,
+	SOCKS5_WAIT_CONNECT, /* the reply to our request, CONNECT or UDP ASSOCIATE */
 	SOCKS5_DONE,
 };
 
 struct socks5_client {
 	enum socks5_state state;
 	const struct relay_upstream *up;
-	struct tg_addr dst;
+	uint8_t cmd;          /* SOCKS5_CMD_CONNECT or SOCKS5_CMD_UDP_ASSOCIATE */
+	struct tg_addr dst;   /* the request's address: the destination, or our UDP end */
+	struct tg_addr bound; /* once DONE: the reply's BND.ADDR:BND.PORT (family 0: a name) */
 };
 
 enum socks5_step {
@@ -99,6 +111,9 @@ enum socks5_step {
 /* The TCP connection to the proxy is up: queues the greeting on out. Returns 0 or -1. */
 int socks5_client_start(struct socks5_client *c, const struct relay_upstream *up,
                         const struct tg_addr *dst, struct evbuffer *out);
+/* The same for a command of choice (CONNECT to dst, or UDP ASSOCIATE from dst). */
+int socks5_client_start_cmd(struct socks5_client *c, const struct relay_upstream *up, uint8_t cmd,
+                            const struct tg_addr *dst, struct evbuffer *out);
 
 /*
  * Takes the replies in in (draining exactly the bytes they take: whatever follows the CONNECT

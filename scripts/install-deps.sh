@@ -10,17 +10,21 @@ set -euo pipefail
 PKGS=(
 	build-essential cmake pkg-config clang-format
 	libevent-dev libdpdk-dev libcmocka-dev libinih-dev libmnl-dev libseccomp-dev libsystemd-dev
-	dpkg-dev iproute2 curl iperf3 wrk python3 procps psmisc
-	dnsmasq-base bind9-dnsutils iputils-ping iputils-arping microsocks
+	dpkg-dev iproute2 curl iperf3 wrk python3 procps psmisc ethtool
+	dnsmasq-base bind9-dnsutils iputils-ping iputils-arping ndisc6 microsocks dante-server
 	debhelper fakeroot man-db groff-base
 	clang libclang-rt-14-dev
 )
-# e2e tests: dnsmasq-base (dnsmasq binary only, no system service) and bind9-dnsutils (dig) for
-# test_udp.sh, iputils-ping (ping, ping -6) for test_icmp.sh, iputils-arping (arping) for
-# test_tap.sh, microsocks (a SOCKS5 server) for test_socks5.sh. debhelper and fakeroot (with
-# dpkg-dev) build the Debian package in tests/pkg/test_deb.sh; man-db and groff-base check its
-# man pages. clang and libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) build the fuzz
-# targets (fuzz/run.sh, docs/fuzzing.md).
+# e2e tests: ethtool (the TUN's offloads) for test_offload.sh; dnsmasq-base (dnsmasq binary
+# only, no system service) and bind9-dnsutils (dig) for test_udp.sh, iputils-ping (ping,
+# ping -6) for test_icmp.sh, iputils-arping (arping) and ndisc6 (ndisc6, rdisc6) for
+# test_tap*.sh, microsocks (a SOCKS5 server) for test_socks5.sh,
+# dante-server (danted: SOCKS5 with UDP ASSOCIATE and username/password) for
+# test_socks5_dante.sh, which runs it in its own namespace with its own config; the package's
+# system service finds no interface configured in /etc/danted.conf and stays down.
+# debhelper and fakeroot (with dpkg-dev) build the Debian package in tests/pkg/test_deb.sh;
+# man-db and groff-base check its man pages. clang and libclang-rt-14-dev (libFuzzer and the
+# sanitizer runtimes) build the fuzz targets (fuzz/run.sh, docs/fuzzing.md).
 DEB_SRC_FILE=/etc/apt/sources.list.d/tungate-deb-src.sources
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -28,6 +28,8 @@
 #define MAX_SLOT_COUNT (1u << 16)
 
 enum { RING_DATA = 0, RING_FREE = 1 };
+/* This side's four rings, in the order of tg_link_end.own_idx. */
+enum { TX_DATA, RX_DATA, TX_FREE, RX_FREE, NRINGS };
 
 struct link_side_state {
 	_Atomic uint32_t sleeping; /* set by this side before it waits on its bell */
@@ -72,6 +74,11 @@ struct tg_link_end {
 	struct rte_ring *tx_free; /* we produce: the peer's slots handed back */
 	struct rte_ring *rx_data; /* we consume: the peer's descriptors */
 	struct rte_ring *rx_free; /* we consume: our slots coming back */
+	/*
+	 * The ring index only this side moves (producer head and tail on tx rings, consumer
+	 * head and tail on rx rings), as we left it: the shared copy must still say the same.
+	 */
+	uint32_t own_idx[NRINGS];
 	uint8_t *own_pool;
 	uint8_t *peer_pool;
 	uint32_t *free_stack; /* our slots we may allocate */
@@ -245,24 +252,44 @@ static int validate(const uint8_t *base, const struct link_hdr *h, uint64_t file
 }
 
 /*
- * rte_ring keeps its size and mask in the shared header and indexes with them on every burst.
- * They never change after creation, so a change means a peer scribbled on them: from then on
- * the link is not used (tungate replaces it when the peer is restarted). The check is a few
- * loads per burst; a peer racing it between check and use is the remaining window, stated in
- * docs/security.md.
+ * One ring's shared header as this side must find it: the geometry of creation, our own index
+ * where we left it, and the peer's index at most a ring's capacity away from ours (it moves
+ * while we look, but only within that distance).
+ */
+static bool ring_sane(const struct rte_ring *r, uint32_t count, bool producer, uint32_t own)
+{
+	const volatile struct rte_ring_headtail *mine = producer ? &r->prod : &r->cons;
+	uint32_t used;
+
+	if (r->size != count || r->mask != count - 1 || r->capacity != count - 1)
+		return false;
+	if (mine->head != own || mine->tail != own)
+		return false;
+	used = producer ? own - r->cons.tail : r->prod.tail - own;
+	return used <= count - 1;
+}
+
+/*
+ * rte_ring keeps its size, mask and indices in the shared header and indexes with them on
+ * every burst. The geometry never changes after creation and our own index is only ours to
+ * move, so any other value means the peer scribbled on them: from then on the link is not
+ * used, counted in resets_requested, and its owner has it replaced (link_event.c exits, and
+ * tungate restarts the process on new links). The check is a few loads per burst; a peer
+ * racing it between check and use is the remaining window, stated in docs/security.md.
  */
 static bool rings_intact(struct tg_link_end *e)
 {
-	const struct rte_ring *rings[4] = {e->tx_data, e->rx_data, e->tx_free, e->rx_free};
-	const uint32_t counts[4] = {e->data_count, e->data_count, e->free_count, e->free_count};
+	const struct rte_ring *rings[NRINGS] = {e->tx_data, e->rx_data, e->tx_free, e->rx_free};
+	const uint32_t counts[NRINGS] = {e->data_count, e->data_count, e->free_count,
+	                                 e->free_count};
 
 	if (e->broken)
 		return false;
-	for (int i = 0; i < 4; i++) {
-		if (rings[i]->size != counts[i] || rings[i]->mask != counts[i] - 1 ||
-		    rings[i]->capacity != counts[i] - 1) {
+	for (int i = 0; i < NRINGS; i++) {
+		if (!ring_sane(rings[i], counts[i], i == TX_DATA || i == TX_FREE, e->own_idx[i])) {
 			e->broken = true;
 			e->stats.bad_descs++;
+			e->stats.resets_requested++;
 			log_warnx("link %.20s: ring header %d was overwritten: link abandoned",
 			          e->name, i);
 			return false;
@@ -332,6 +359,11 @@ struct tg_link_end *tg_link_attach(int memfd, int side, int bell_self, int bell_
 	e->rx_free = ring_at(e, side, RING_FREE);
 	e->rx_data = ring_at(e, peer, RING_DATA);
 	e->tx_free = ring_at(e, peer, RING_FREE);
+	/* Nobody else moves these; rings_intact() holds them to what we leave. */
+	e->own_idx[TX_DATA] = e->tx_data->prod.tail;
+	e->own_idx[TX_FREE] = e->tx_free->prod.tail;
+	e->own_idx[RX_DATA] = e->rx_data->cons.tail;
+	e->own_idx[RX_FREE] = e->rx_free->cons.tail;
 	e->own_pool = e->base + hdr.pool_off[side];
 	e->peer_pool = e->base + hdr.pool_off[peer];
 	e->free_stack = calloc(e->slot_count, sizeof(uint32_t));
@@ -384,17 +416,26 @@ const struct tg_link_stats *tg_link_stats(const struct tg_link_end *end)
 	return &end->stats;
 }
 
-/* Takes back our slots the peer is done with. Each index is checked: the peer may lie. */
+bool tg_link_broken(const struct tg_link_end *end)
+{
+	return end->broken;
+}
+
+/*
+ * Takes back our slots the peer is done with. Each index is checked: the peer may lie. At
+ * most one ring's worth per call, so a peer that keeps enqueueing cannot keep us here.
+ */
 static unsigned reclaim(struct tg_link_end *e)
 {
 	uint32_t idx[TG_LINK_BURST];
-	unsigned n, got = 0;
+	unsigned n, got = 0, rounds = e->free_count / TG_LINK_BURST + 1;
 
 	if (!rings_intact(e))
 		return 0;
 	do {
 		n = rte_ring_sc_dequeue_burst_elem(e->rx_free, idx, sizeof(uint32_t), TG_LINK_BURST,
 		                                   NULL);
+		e->own_idx[RX_FREE] += n;
 		for (unsigned i = 0; i < n; i++) {
 			uint32_t s = idx[i];
 
@@ -406,7 +447,7 @@ static unsigned reclaim(struct tg_link_end *e)
 			e->free_stack[e->free_top++] = s;
 			got++;
 		}
-	} while (n == TG_LINK_BURST);
+	} while (n == TG_LINK_BURST && --rounds > 0);
 	return got;
 }
 
@@ -431,6 +472,17 @@ uint32_t tg_link_free_slots(struct tg_link_end *end)
 	return end->free_top;
 }
 
+uint32_t tg_link_slots_out(struct tg_link_end *end)
+{
+	uint32_t back;
+
+	if (!rings_intact(end))
+		return 0;
+	/* The peer's count may lie; the gauge stays within the pool. */
+	back = end->free_top + rte_ring_count(end->rx_free);
+	return back >= end->slot_count ? 0 : end->slot_count - back;
+}
+
 void *tg_link_slot(struct tg_link_end *end, uint32_t slot)
 {
 	if (slot >= end->slot_count)
@@ -447,7 +499,7 @@ static void ring_peer(struct tg_link_end *e)
 	if (atomic_exchange(&e->hdr->side[!e->side].sleeping, 0)) {
 		e->stats.bells_rung++;
 		if (write(e->bell_peer, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			log_warn("link %s: bell", e->hdr->name);
+			log_warn("link %s: bell", e->name);
 	}
 }
 
@@ -460,6 +512,7 @@ static void flush_releases(struct tg_link_end *e)
 	/* The free ring holds every slot of the pool, so this cannot fall short. */
 	n = rte_ring_sp_enqueue_burst_elem(e->tx_free, e->release, sizeof(uint32_t), e->release_len,
 	                                   NULL);
+	e->own_idx[TX_FREE] += n;
 	if (n < e->release_len)
 		memmove(e->release, e->release + n, (e->release_len - n) * sizeof(uint32_t));
 	e->release_len -= n;
@@ -473,6 +526,7 @@ static void flush_pending(struct tg_link_end *e)
 		return;
 	n = rte_ring_sp_enqueue_burst_elem(e->tx_data, e->pending, sizeof(struct tg_desc),
 	                                   e->pending_len, NULL);
+	e->own_idx[TX_DATA] += n;
 	if (n < e->pending_len) {
 		e->stats.tx_full++;
 		memmove(e->pending, e->pending + n, (e->pending_len - n) * sizeof(struct tg_desc));
@@ -559,6 +613,7 @@ unsigned tg_link_recv(struct tg_link_end *end, struct tg_desc *descs, unsigned m
 	if (!rings_intact(end))
 		return 0;
 	n = rte_ring_sc_dequeue_burst_elem(end->rx_data, descs, sizeof(struct tg_desc), max, NULL);
+	end->own_idx[RX_DATA] += n;
 	for (unsigned i = 0; i < n; i++) {
 		if (!desc_ok(end, &descs[i])) {
 			end->stats.bad_descs++;
@@ -619,5 +674,34 @@ void tg_link_wake(struct tg_link_end *end)
 
 	atomic_store(&end->hdr->side[end->side].sleeping, 0);
 	if (read(end->bell_self, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_warn("link %s: bell read", end->hdr->name);
+		log_warn("link %s: bell read", end->name);
+}
+
+/*
+ * For tungate's metrics: how many descriptors wait in each direction's data ring. A read-only
+ * mapping for the moment of the call; rte_ring_count() reads two indices the children move
+ * concurrently and masks their difference, so a torn or hostile value stays within capacity.
+ */
+int tg_link_usage(int memfd, uint32_t used[2], uint32_t *capacity)
+{
+	struct link_hdr hdr;
+	struct stat st;
+	uint8_t *base;
+	int rc = -1;
+
+	if (fstat(memfd, &st) < 0 || st.st_size < (off_t)LINK_HDR_SIZE)
+		return -1;
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, memfd, 0);
+	if (base == MAP_FAILED)
+		return -1;
+	memcpy(&hdr, base, sizeof(hdr));
+	if (validate(base, &hdr, (uint64_t)st.st_size) == 0) {
+		for (int d = 0; d < 2; d++)
+			used[d] = rte_ring_count(
+			        (const struct rte_ring *)(base + hdr.ring_off[d][RING_DATA]));
+		*capacity = hdr.data_ring_count - 1;
+		rc = 0;
+	}
+	munmap(base, (size_t)st.st_size);
+	return rc;
 }

@@ -56,6 +56,8 @@ struct tg_link_stats {
 	uint64_t bad_descs; /* failed range, type or epoch checks: dropped */
 	uint64_t bells_rung;
 	uint64_t tx_full; /* enqueue found the ring full; descriptors kept pending */
+	/* a ring header was overwritten: the link is abandoned and must be replaced (reset) */
+	uint64_t resets_requested;
 };
 
 struct tg_link_end;
@@ -75,8 +77,15 @@ uint32_t tg_link_slot_size(const struct tg_link_end *end);
 /* Slots per direction (both pools have this many). */
 uint32_t tg_link_slot_count(const struct tg_link_end *end);
 uint32_t tg_link_epoch(const struct tg_link_end *end);
+/* Descriptors waiting in each direction's data ring (used[side]), and a ring's capacity. */
+int tg_link_usage(int memfd, uint32_t used[2], uint32_t *capacity);
 int tg_link_bell_fd(const struct tg_link_end *end);
 const struct tg_link_stats *tg_link_stats(const struct tg_link_end *end);
+/*
+ * True once a ring header of this link was found overwritten (stats.resets_requested): every
+ * call on it does nothing from then on, and its owner must have the link replaced (reset).
+ */
+bool tg_link_broken(const struct tg_link_end *end);
 
 /*
  * Sending. tg_link_alloc() takes one of this side's free slots (TG_NO_SLOT when none: the
@@ -94,6 +103,11 @@ int tg_link_send_copy(struct tg_link_end *end, uint16_t type, uint32_t flow, uin
 void tg_link_flush(struct tg_link_end *end);
 bool tg_link_tx_pending(const struct tg_link_end *end);
 uint32_t tg_link_free_slots(struct tg_link_end *end);
+/*
+ * Our slots not back with us (allocated, queued, or still with the peer), without taking back
+ * any that are on their way: a gauge for counters, with no effect on the sleep protocol.
+ */
+uint32_t tg_link_slots_out(struct tg_link_end *end);
 
 /*
  * Receiving. tg_link_recv() dequeues up to max descriptors that passed the range and epoch

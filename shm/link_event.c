@@ -23,6 +23,25 @@ struct tg_link_event {
 	struct event *safety; /* periodic: retries pending sends, catches stalls */
 };
 
+/*
+ * A broken link (a ring header overwritten by the peer, link.c) does nothing any more, so a
+ * process has no use for it: it exits, and tungate restarts it on new links, which resets the
+ * peer's links too. The message is what the operator sees; stats.resets_requested counted it.
+ */
+static void exit_for_reset(struct tg_link_end *end)
+{
+	fatalx("link (epoch %u): the peer overwrote a ring header: exiting so that tungate "
+	       "replaces the link",
+	       tg_link_epoch(end));
+}
+
+static tg_link_broken_fn broken_handler = exit_for_reset;
+
+void tg_link_event_set_broken_handler(tg_link_broken_fn fn)
+{
+	broken_handler = fn ? fn : exit_for_reset;
+}
+
 static void schedule(struct tg_link_event *lev)
 {
 	static const struct timeval now = {0, 0};
@@ -36,6 +55,10 @@ static void run(struct tg_link_event *lev)
 	unsigned done = lev->drain(lev->end, DRAIN_BUDGET, lev->arg);
 
 	tg_link_flush(lev->end);
+	if (tg_link_broken(lev->end)) {
+		broken_handler(lev->end);
+		return;
+	}
 	if (done >= DRAIN_BUDGET) {
 		schedule(lev);
 		return;

@@ -20,4 +20,12 @@ void tg_link_event_free(struct tg_link_event *ev);
 /* Call after queueing descriptors from outside the drain handler: they go out this loop turn. */
 void tg_link_event_kick(struct tg_link_event *ev);
 
+/*
+ * Called when a driven link turns out broken (tg_link_broken()): the link must be replaced.
+ * The default exits through fatalx(), so that tungate restarts the process on new links;
+ * NULL restores it. The handler may free the link's driver (and replace the link).
+ */
+typedef void (*tg_link_broken_fn)(struct tg_link_end *end);
+void tg_link_event_set_broken_handler(tg_link_broken_fn fn);
+
 #endif

@@ -23,12 +23,24 @@
 #define TG_PROTO_VERSION_MIN 1u
 #define TG_PROTO_VERSION_MAX 1u
 
+/*
+ * PACKET flags (link A). TG_PKT_F_VNET: the TUN has IFF_VNET_HDR (docs/protocol.md): the slot
+ * starts with the kernel's struct virtio_net_hdr (checksum and GSO facts, host byte order),
+ * then the packet; len counts both. tunio sets it on what it reads; stackd answers in the
+ * format it is spoken to. The header is untrusted input for stackd (stackd/offload.c).
+ */
+#define TG_PKT_F_VNET   0x0001u
+#define TG_VNET_HDR_LEN 10u /* sizeof(struct virtio_net_hdr) */
+
 enum tg_msg_type {
 	TG_MSG_NONE = 0,
 	/* both links, both ways, first message: slot = struct tg_msg_hello */
 	TG_MSG_HELLO = 1,
 
-	/* link A, both ways: slot = one IP packet (TUN) or Ethernet frame (TAP) */
+	/*
+	 * link A, both ways: slot = one IP packet (TUN) or Ethernet frame (TAP); with
+	 * TG_PKT_F_VNET in flags, a struct virtio_net_hdr (TG_VNET_HDR_LEN bytes) comes first
+	 */
 	TG_MSG_PACKET = 2,
 
 	/* link B, stackd -> relayd: slot = struct tg_msg_open. arg = enum tg_open_mode */

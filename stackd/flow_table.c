@@ -114,3 +114,31 @@ void flow_table_foreach(struct flow_table *t, void (*fn)(uint32_t id, void *flow
 		if (t->e[i].id && !t->e[i].tomb)
 			fn(t->e[i].id, t->e[i].flow, arg);
 }
+
+void flow_lru_init(struct flow_lru *n)
+{
+	n->prev = n->next = n;
+}
+
+void flow_lru_remove(struct flow_lru *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+void flow_lru_touch(struct flow_lru *head, struct flow_lru *n)
+{
+	if (head->prev == n)
+		return; /* already the newest: the common case on a busy flow */
+	flow_lru_remove(n);
+	n->prev = head->prev;
+	n->next = head;
+	head->prev->next = n;
+	head->prev = n;
+}
+
+struct flow_lru *flow_lru_oldest(const struct flow_lru *head)
+{
+	return head->next == head ? NULL : head->next;
+}

@@ -1,5 +1,6 @@
 /*
- * ICMP that stackd writes itself, straight into link A, without lwIP:
+ * ICMP that stackd writes itself and sends through lwIP's IP output (so that in TAP mode it
+ * gets its Ethernet header like everything else):
  *   - echo requests from clients are taken out of the packet path and relayed (relayd pings
  *     the real destination), and relayd's answers become echo replies from that destination;
  *   - destination unreachable errors for upstream failures (a UDP port refused, a host
@@ -77,48 +78,42 @@ static void write_ip6_header(uint8_t *h, const uint8_t src[16], const uint8_t ds
 	memcpy(h + 24, dst, 16);
 }
 
-/* ICMPv6 checksums cover a pseudo header of addresses, length and next header. */
-static uint16_t icmp6_checksum(const uint8_t *ip6, const uint8_t *icmp, uint32_t len)
+/*
+ * Sends the ICMP message in p (allocated at PBUF_IP) from `from` to `to` through lwIP's IP
+ * output, which adds the IP header and, in TAP mode, the Ethernet header resolved by ARP or
+ * ND. Fills in the checksum at offset 2. p stays the caller's to free.
+ */
+static err_t icmp_output(struct stackd *sd, struct pbuf *p, const struct tg_addr *from,
+                         const struct tg_addr *to)
 {
-	uint32_t sum = sum16(ip6 + 8, 32, 0);
+	uint8_t *m = p->payload;
+	ip_addr_t src, dst;
 
-	sum += len >> 16;
-	sum += len & 0xffff;
-	sum += IPPROTO_ICMPV6;
-	return fold(sum16(icmp, len, sum));
-}
-
-/* Hands a finished packet to tunio; a full link drops it (ICMP is best effort). */
-static void emit(struct stackd *sd, uint32_t slot, uint32_t len)
-{
-	struct tg_desc d = {.slot = slot, .len = len, .type = TG_MSG_PACKET};
-
-	if (tg_link_send(sd->link_a, &d) < 0) {
-		tg_link_unalloc(sd->link_a, slot);
-		sd->ctr.drop_no_slot_a++;
-		return;
+	put16(m + 2, 0);
+	if (from->family == TG_AF_INET4) {
+		IP_ADDR4(&src, from->ip[0], from->ip[1], from->ip[2], from->ip[3]);
+		IP_ADDR4(&dst, to->ip[0], to->ip[1], to->ip[2], to->ip[3]);
+		put16(m + 2, fold(sum16(m, p->tot_len, 0)));
+		return ip4_output_if(p, ip_2_ip4(&src), ip_2_ip4(&dst), IP_DEFAULT_TTL, 0,
+		                     IP_PROTO_ICMP, sd->netif);
 	}
-	sd->ctr.pkts_out++;
-	sd->ctr.bytes_out += len;
+	IP_ADDR6(&src, 0, 0, 0, 0);
+	IP_ADDR6(&dst, 0, 0, 0, 0);
+	memcpy(ip_2_ip6(&src)->addr, from->ip, 16);
+	memcpy(ip_2_ip6(&dst)->addr, to->ip, 16);
+	ip6_addr_clear_zone(ip_2_ip6(&src));
+	ip6_addr_clear_zone(ip_2_ip6(&dst));
+	put16(m + 2, lwip_ntohs(ip6_chksum_pseudo(p, IP6_NEXTH_ICMP6, p->tot_len, ip_2_ip6(&src),
+	                                          ip_2_ip6(&dst))));
+	return ip6_output_if(p, ip_2_ip6(&src), ip_2_ip6(&dst), IP_DEFAULT_TTL, 0, IP6_NEXTH_ICMP6,
+	                     sd->netif);
 }
 
-static uint8_t *alloc_packet(struct stackd *sd, uint32_t len, uint32_t *slot)
-{
-	if (len > tg_link_slot_size(sd->link_a))
-		return NULL;
-	*slot = tg_link_alloc(sd->link_a);
-	if (*slot == TG_NO_SLOT) {
-		sd->ctr.drop_no_slot_a++;
-		return NULL;
-	}
-	return tg_link_slot(sd->link_a, *slot);
-}
-
-static const uint8_t unreach_codes[2][3] = {
-        /* IPv4 type 3:  port 3, host 1, net 0 */
-        {3, 1, 0},
-        /* IPv6 type 1:  port 4, address 3, no route 0 */
-        {4, 3, 0},
+static const uint8_t unreach_codes[2][4] = {
+        /* IPv4 type 3:  port 3, host 1, net 0, communication administratively prohibited 13 */
+        {3, 1, 0, 13},
+        /* IPv6 type 1:  port 4, address 3, no route 0, administratively prohibited 1 */
+        {4, 3, 0, 1},
 };
 
 void icmp_send_unreachable(struct stackd *sd, const struct tg_addr *orig_dst,
@@ -126,10 +121,12 @@ void icmp_send_unreachable(struct stackd *sd, const struct tg_addr *orig_dst,
                            uint32_t tcp_seq)
 {
 	uint8_t quote[8] = {0};
-	uint32_t slot, len;
-	uint8_t *pkt;
+	struct pbuf *p;
+	uint32_t len;
+	uint8_t *m;
+	bool v4;
 
-	if (orig_dst->family != client->family || kind > ICMP_UNREACH_NET)
+	if (orig_dst->family != client->family || kind > ICMP_UNREACH_ADMIN)
 		return;
 	/* First 8 bytes of the client's transport header: ports, then UDP length or TCP seq. */
 	put16(quote, client->port);
@@ -141,35 +138,23 @@ void icmp_send_unreachable(struct stackd *sd, const struct tg_addr *orig_dst,
 	} else {
 		put16(quote + 4, 8);
 	}
-	if (client->family == TG_AF_INET4) {
-		len = IP4_HDR + ICMP_HDR + IP4_HDR + 8;
-		pkt = alloc_packet(sd, len, &slot);
-		if (!pkt)
-			return;
-		write_ip4_header(pkt, orig_dst->ip, client->ip, IPPROTO_ICMP, (uint16_t)len);
-		memset(pkt + IP4_HDR, 0, ICMP_HDR);
-		pkt[IP4_HDR] = 3;
-		pkt[IP4_HDR + 1] = unreach_codes[0][kind];
-		write_ip4_header(pkt + IP4_HDR + ICMP_HDR, client->ip, orig_dst->ip, proto,
-		                 IP4_HDR + 8 + 0);
-		memcpy(pkt + IP4_HDR + ICMP_HDR + IP4_HDR, quote, 8);
-		put16(pkt + IP4_HDR + 2, fold(sum16(pkt + IP4_HDR, len - IP4_HDR, 0)));
-	} else {
-		len = IP6_HDR + ICMP_HDR + IP6_HDR + 8;
-		pkt = alloc_packet(sd, len, &slot);
-		if (!pkt)
-			return;
-		write_ip6_header(pkt, orig_dst->ip, client->ip, IPPROTO_ICMPV6,
-		                 (uint16_t)(len - IP6_HDR));
-		memset(pkt + IP6_HDR, 0, ICMP_HDR);
-		pkt[IP6_HDR] = 1;
-		pkt[IP6_HDR + 1] = unreach_codes[1][kind];
-		write_ip6_header(pkt + IP6_HDR + ICMP_HDR, client->ip, orig_dst->ip, proto, 8);
-		memcpy(pkt + IP6_HDR + ICMP_HDR + IP6_HDR, quote, 8);
-		put16(pkt + IP6_HDR + 2, icmp6_checksum(pkt, pkt + IP6_HDR, len - IP6_HDR));
-	}
-	sd->ctr.icmp_errors_sent++;
-	emit(sd, slot, len);
+	v4 = client->family == TG_AF_INET4;
+	len = ICMP_HDR + (v4 ? IP4_HDR : IP6_HDR) + 8;
+	p = pbuf_alloc(PBUF_IP, (u16_t)len, PBUF_RAM);
+	if (!p)
+		return;
+	m = p->payload;
+	memset(m, 0, ICMP_HDR);
+	m[0] = v4 ? 3 : 1; /* destination unreachable */
+	m[1] = unreach_codes[v4 ? 0 : 1][kind];
+	if (v4)
+		write_ip4_header(m + ICMP_HDR, client->ip, orig_dst->ip, proto, IP4_HDR + 8);
+	else
+		write_ip6_header(m + ICMP_HDR, client->ip, orig_dst->ip, proto, 8);
+	memcpy(m + len - 8, quote, 8);
+	if (icmp_output(sd, p, orig_dst, client) == ERR_OK)
+		sd->ctr.icmp_errors_sent++;
+	pbuf_free(p);
 }
 
 /*
@@ -252,7 +237,6 @@ bool icmp_take_echo(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 void icmp_echo_reply(struct stackd *sd, const struct tg_msg_udp *m, const uint8_t *icmp,
                      uint32_t icmp_len)
 {
-	ip_addr_t src, dst;
 	struct pbuf *p;
 	uint8_t *out;
 	err_t err;
@@ -272,25 +256,7 @@ void icmp_echo_reply(struct stackd *sd, const struct tg_msg_udp *m, const uint8_
 	out[0] = m->src.family == TG_AF_INET4 ? 0 : 129;
 	out[1] = 0;
 	put16(out + 4, m->dst.port);
-	put16(out + 2, 0);
-	if (m->src.family == TG_AF_INET4) {
-		IP_ADDR4(&src, m->src.ip[0], m->src.ip[1], m->src.ip[2], m->src.ip[3]);
-		IP_ADDR4(&dst, m->dst.ip[0], m->dst.ip[1], m->dst.ip[2], m->dst.ip[3]);
-		put16(out + 2, fold(sum16(out, icmp_len, 0)));
-		err = ip4_output_if(p, ip_2_ip4(&src), ip_2_ip4(&dst), IP_DEFAULT_TTL, 0,
-		                    IP_PROTO_ICMP, sd->netif);
-	} else {
-		IP_ADDR6(&src, 0, 0, 0, 0);
-		IP_ADDR6(&dst, 0, 0, 0, 0);
-		memcpy(ip_2_ip6(&src)->addr, m->src.ip, 16);
-		memcpy(ip_2_ip6(&dst)->addr, m->dst.ip, 16);
-		ip6_addr_clear_zone(ip_2_ip6(&src));
-		ip6_addr_clear_zone(ip_2_ip6(&dst));
-		put16(out + 2, lwip_ntohs(ip6_chksum_pseudo(p, IP6_NEXTH_ICMP6, p->tot_len,
-		                                            ip_2_ip6(&src), ip_2_ip6(&dst))));
-		err = ip6_output_if(p, ip_2_ip6(&src), ip_2_ip6(&dst), IP_DEFAULT_TTL, 0,
-		                    IP6_NEXTH_ICMP6, sd->netif);
-	}
+	err = icmp_output(sd, p, &m->src, &m->dst);
 	if (err != ERR_OK)
 		sd->ctr.drop_icmp_echo++;
 	pbuf_free(p);

@@ -14,6 +14,7 @@ enum icmp_unreach {
 	ICMP_UNREACH_PORT = 0,
 	ICMP_UNREACH_HOST = 1,
 	ICMP_UNREACH_NET = 2,
+	ICMP_UNREACH_ADMIN = 3, /* a reject rule (docs/rules.md) */
 };
 
 /*

@@ -3,7 +3,7 @@
  * through link A slots. A TUN carries bare IP packets, so there is no link layer; a TAP
  * (--tap, docs/modes.md) carries Ethernet frames, and the netif becomes an Ethernet netif
  * with the gateway's MAC and addresses, so that lwIP answers ARP and neighbour solicitations
- * for the gateway itself.
+ * for the gateway itself; proxy ARP/NDP and router solicitations are tap_answer.c's.
  *
  * Before lwIP sees a packet, a minimal check drops what cannot be parsed and, in consistent
  * handshake mode, takes out SYNs, which wait for relayd's connect result (syn_hold.c). Echo
@@ -25,9 +25,11 @@
 #include "netif/ethernet.h"
 
 #include "log.h"
+#include "offload.h"
 #include "proto.h"
 #include "stackd.h"
 #include "syn_hold.h"
+#include "tap_answer.h"
 
 static struct netif tun_netif;
 
@@ -37,6 +39,8 @@ static err_t link_output(struct netif *netif, struct pbuf *p)
 	struct stackd *sd = netif->state;
 	struct tg_desc d = {.type = TG_MSG_PACKET};
 
+	if (offload_active(sd))
+		return offload_link_output(sd, p);
 	if (p->tot_len > tg_link_slot_size(sd->link_a)) {
 		sd->ctr.drop_malformed++;
 		return ERR_MEM;
@@ -222,7 +226,7 @@ static bool filter_frame(struct stackd *sd, const uint8_t *f, uint32_t len)
 	}
 }
 
-static void input_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len)
+static void input_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len, bool skip_l4_check)
 {
 	struct pbuf *p;
 
@@ -241,13 +245,27 @@ static void input_packet(struct stackd *sd, const uint8_t *pkt, uint32_t len)
 		return;
 	}
 	memcpy(p->payload, pkt, len);
-	if (sd->tap) {
+	if (sd->tap && tap_answer_input(sd, p)) {
+		pbuf_free(p); /* answered for lwIP: proxy ARP/NDP, router solicitations */
+	} else if (sd->tap) {
 		/* Frees p itself, whatever it returns. */
 		ethernet_input(p, sd->netif);
-		return;
-	}
-	if (sd->netif->input(p, sd->netif) != ERR_OK)
+	} else if (offload_netif_input(sd, p, skip_l4_check) != ERR_OK) {
 		pbuf_free(p);
+	}
+	/* A SYN may have made a half-open pcb: it counts against the half-open cap now. */
+	tcp_flow_claim_half_open();
+}
+
+/* A packet behind a vnet header (TG_PKT_F_VNET): offload.c checks it first. */
+static void input_vnet_packet(struct stackd *sd, const uint8_t *slot, uint32_t len)
+{
+	const uint8_t *pkt;
+	uint32_t pkt_len;
+	bool skip_l4_check;
+
+	if (offload_input_prepare(sd, slot, len, &pkt, &pkt_len, &skip_l4_check))
+		input_packet(sd, pkt, pkt_len, skip_l4_check);
 }
 
 unsigned netif_link_drain(struct tg_link_end *end, unsigned budget, void *arg)
@@ -266,8 +284,12 @@ unsigned netif_link_drain(struct tg_link_end *end, unsigned budget, void *arg)
 				sd->hello_a = true;
 				continue;
 			}
-			if (d[i].type == TG_MSG_PACKET && d[i].slot != TG_NO_SLOT)
-				input_packet(sd, tg_link_peer_slot(end, d[i].slot), d[i].len);
+			if (d[i].type == TG_MSG_PACKET && d[i].slot != TG_NO_SLOT &&
+			    (d[i].flags & TG_PKT_F_VNET))
+				input_vnet_packet(sd, tg_link_peer_slot(end, d[i].slot), d[i].len);
+			else if (d[i].type == TG_MSG_PACKET && d[i].slot != TG_NO_SLOT)
+				input_packet(sd, tg_link_peer_slot(end, d[i].slot), d[i].len,
+				             false);
 			else
 				sd->ctr.drop_bad_msg++;
 			if (d[i].slot != TG_NO_SLOT)

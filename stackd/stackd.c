@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -26,6 +27,7 @@
 #include "sandbox.h"
 #include "stats.h"
 #include "syn_hold.h"
+#include "tap_answer.h"
 #include "udp_flow.h"
 
 #define SWEEP_INTERVAL_SEC 1
@@ -40,6 +42,10 @@ static const struct tg_stat_def stat_defs[] = {
         TG_STAT(struct stackd_counters, flows_open),
         TG_STAT(struct stackd_counters, flows_total),
         TG_STAT(struct stackd_counters, flows_refused),
+        TG_STAT(struct stackd_counters, flows_evicted),
+        TG_STAT(struct stackd_counters, half_open_evicted),
+        TG_STAT(struct stackd_counters, half_open),
+        TG_STAT(struct stackd_counters, syns_held),
         TG_STAT(struct stackd_counters, flows_reset_local),
         TG_STAT(struct stackd_counters, flows_reset_relay),
         TG_STAT(struct stackd_counters, flows_idle_expired),
@@ -61,10 +67,28 @@ static const struct tg_stat_def stat_defs[] = {
         TG_STAT(struct stackd_counters, drop_l2_foreign),
         TG_STAT(struct stackd_counters, drop_l2_ethertype),
         TG_STAT(struct stackd_counters, drop_l2_vlan),
+        TG_STAT(struct stackd_counters, proxy_arp_replies),
+        TG_STAT(struct stackd_counters, proxy_nd_replies),
+        TG_STAT(struct stackd_counters, ra_sent),
+        TG_STAT(struct stackd_counters, drop_nd_invalid),
+        TG_STAT(struct stackd_counters, rule_rejected),
+        TG_STAT(struct stackd_counters, drop_vnet_bad),
+        TG_STAT(struct stackd_counters, vnet_gso_in),
+        TG_STAT(struct stackd_counters, vnet_gso_out),
+        TG_STAT(struct stackd_counters, link_a_slots_out),
+        TG_STAT(struct stackd_counters, link_b_slots_out),
 };
+
+/* Our slots a peer still holds: 0 whenever traffic stops, or one leaked (the e2e teardown). */
+static uint64_t slots_out(struct tg_link_end *link)
+{
+	return link ? tg_link_slots_out(link) : 0;
+}
 
 static void publish_stats(void)
 {
+	stackd.ctr.link_a_slots_out = slots_out(stackd.link_a);
+	stackd.ctr.link_b_slots_out = slots_out(stackd.link_b);
 	tg_stats_publish(stats, stat_defs, sizeof(stat_defs) / sizeof(stat_defs[0]), &stackd.ctr);
 }
 
@@ -73,11 +97,14 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: stackd --link-a MEMFD,BELL_SELF,BELL_PEER "
 	        "--link-b MEMFD,BELL_SELF,BELL_PEER --mtu N\n"
-	        "              [--max-flows N] [--handshake fast|consistent]\n"
+	        "              [--max-flows N] [--flow-table-full refuse|evict]\n"
+	        "              [--handshake fast|consistent]\n"
 	        "              [--tcp-idle-timeout SEC] [--tcp-half-close-timeout SEC]\n"
 	        "              [--udp-timeout SEC] [--connect-timeout SEC] [--log-level LEVEL]\n"
 	        "              [--tap --gateway-mac MAC --gateway-ipv4 A.B.C.D/N "
-	        "[--gateway-ipv6 ADDR]]\n");
+	        "[--gateway-ipv6 ADDR]\n"
+	        "               [--proxy-arp] [--proxy-ndp] [--router-advertisements]] "
+	        "[--rules-fd FD]\n");
 	exit(2);
 }
 
@@ -86,6 +113,7 @@ struct options {
 	struct tg_link_fds link_b;
 	unsigned long mtu;
 	unsigned long max_flows;
+	bool evict_when_full;
 	unsigned long handshake;
 	unsigned long idle_timeout;
 	unsigned long half_close_timeout;
@@ -93,10 +121,12 @@ struct options {
 	unsigned long connect_timeout;
 	long stats_fd;
 	long ctl_fd;
+	long rules_fd;
 	struct tg_sandbox sandbox;
 	enum tg_log_level level;
 	bool tap;
 	bool have_mac, have_ipv4, have_ipv6;
+	bool proxy_arp, proxy_ndp, router_advertisements;
 	uint8_t gw_mac[6];
 	struct in_addr gw_ipv4;
 	unsigned gw_prefix;
@@ -133,6 +163,13 @@ static int parse_ipv4_prefix(const char *s, struct in_addr *a, unsigned *prefix)
 	return 0;
 }
 
+/* getopt values of long options without a letter of their own */
+enum {
+	OPT_PROXY_ARP = 0x100,
+	OPT_PROXY_NDP,
+	OPT_ROUTER_ADVERTISEMENTS,
+};
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -140,7 +177,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"link-b", required_argument, NULL, 'b'},
 	        {"mtu", required_argument, NULL, 'm'},
 	        {"max-flows", required_argument, NULL, 'f'},
+	        {"flow-table-full", required_argument, NULL, 'F'},
 	        {"log-level", required_argument, NULL, 'l'},
+	        {"log-target", required_argument, NULL, 'L'},
 	        {"handshake", required_argument, NULL, 'h'},
 	        {"tcp-idle-timeout", required_argument, NULL, 'i'},
 	        {"tcp-half-close-timeout", required_argument, NULL, 'H'},
@@ -154,9 +193,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"gateway-mac", required_argument, NULL, 'M'},
 	        {"gateway-ipv4", required_argument, NULL, '4'},
 	        {"gateway-ipv6", required_argument, NULL, '6'},
+	        {"proxy-arp", no_argument, NULL, OPT_PROXY_ARP},
+	        {"proxy-ndp", no_argument, NULL, OPT_PROXY_NDP},
+	        {"router-advertisements", no_argument, NULL, OPT_ROUTER_ADVERTISEMENTS},
+	        {"rules-fd", required_argument, NULL, 'R'},
 	        {NULL, 0, NULL, 0},
 	};
-	bool have_a = false, have_b = false;
+	bool have_a = false, have_b = false, syslog_on;
 	int ch;
 
 	/* Every option not given keeps a defined default (an uninitialised bool is UB). */
@@ -171,6 +214,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	o->connect_timeout = 10;
 	o->stats_fd = -1;
 	o->ctl_fd = -1;
+	o->rules_fd = -1;
 	tg_sandbox_init(&o->sandbox);
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -192,9 +236,23 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (tg_parse_uint(optarg, 1, 1u << 24, &o->max_flows) < 0)
 				usage();
 			break;
+		case 'F':
+			if (strcmp(optarg, "refuse") == 0)
+				o->evict_when_full = false;
+			else if (strcmp(optarg, "evict") == 0)
+				o->evict_when_full = true;
+			else
+				usage();
+			break;
 		case 'l':
 			if (log_parse_level(optarg, &o->level) < 0)
 				usage();
+			break;
+		case 'L': /* before the sandbox: syslog's socket is connected here */
+			if (log_parse_target(optarg, &syslog_on) < 0)
+				usage();
+			if (syslog_on)
+				log_open_syslog();
 			break;
 		case 'h':
 			if (strcmp(optarg, "fast") == 0)
@@ -236,6 +294,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->ctl_fd = (long)fd;
 			break;
 		}
+		case 'R': {
+			unsigned long fd;
+
+			if (tg_parse_uint(optarg, 0, 65535, &fd) < 0)
+				usage();
+			o->rules_fd = (long)fd;
+			break;
+		}
 		case 'S':
 			if (tg_sandbox_parse(&o->sandbox, optarg) < 0)
 				usage();
@@ -262,6 +328,15 @@ static void parse_args(int argc, char **argv, struct options *o)
 				usage();
 			o->have_ipv6 = true;
 			break;
+		case OPT_PROXY_ARP:
+			o->proxy_arp = true;
+			break;
+		case OPT_PROXY_NDP:
+			o->proxy_ndp = true;
+			break;
+		case OPT_ROUTER_ADVERTISEMENTS:
+			o->router_advertisements = true;
+			break;
 		default:
 			usage();
 		}
@@ -269,6 +344,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (!have_a || !have_b || optind != argc)
 		usage();
 	if (o->tap && (!o->have_mac || !o->have_ipv4))
+		usage();
+	/* Proxy NDP and RAs act for the gateway's /64 (tungate checked it is not link-local). */
+	if ((o->proxy_arp || o->proxy_ndp || o->router_advertisements) && !o->tap)
+		usage();
+	if ((o->proxy_ndp || o->router_advertisements) && !o->have_ipv6)
 		usage();
 }
 
@@ -386,12 +466,29 @@ bad:
 	log_warnx("control: unexpected message type %u for link %u", msg->type, msg->link);
 }
 
+/* The routing table from tungate's memfd (docs/rules.md), checked; none: all direct. */
+static void load_rules(long fd)
+{
+	char err[200];
+
+	if (fd < 0) {
+		tg_rules_default(&stackd.rules);
+		return;
+	}
+	if (tg_rules_read_fd((int)fd, &stackd.rules, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	close((int)fd);
+	log_debug("%u routing rules, the default included", stackd.rules.nrules);
+}
+
 static void log_counters(const struct stackd_counters *c)
 {
-	log_info("packets in %llu out %llu, flows total %llu refused %llu, drops: malformed %llu "
-	         "icmp-echo %llu no-slot %llu bad-msg %llu credit %llu",
+	log_info("packets in %llu out %llu, flows total %llu refused %llu evicted %llu, half-open "
+	         "evicted %llu, drops: malformed %llu icmp-echo %llu no-slot %llu bad-msg %llu "
+	         "credit %llu",
 	         (unsigned long long)c->pkts_in, (unsigned long long)c->pkts_out,
 	         (unsigned long long)c->flows_total, (unsigned long long)c->flows_refused,
+	         (unsigned long long)c->flows_evicted, (unsigned long long)c->half_open_evicted,
 	         (unsigned long long)c->drop_malformed, (unsigned long long)c->drop_icmp_echo,
 	         (unsigned long long)c->drop_no_slot_a, (unsigned long long)c->drop_bad_msg,
 	         (unsigned long long)c->credit_errors);
@@ -409,11 +506,13 @@ int main(int argc, char **argv)
 
 	stackd.mtu = (uint32_t)o.mtu;
 	stackd.max_flows = (uint32_t)o.max_flows;
+	stackd.evict_when_full = o.evict_when_full;
 	stackd.handshake = (uint32_t)o.handshake;
 	stackd.idle_timeout = (uint32_t)o.idle_timeout;
 	stackd.half_close_timeout = (uint32_t)o.half_close_timeout;
 	stackd.udp_timeout = (uint32_t)o.udp_timeout;
 	stackd.connect_timeout = (uint32_t)o.connect_timeout;
+	load_rules(o.rules_fd);
 	stackd.tap = o.tap;
 	if (o.tap) {
 		memcpy(stackd.gw_mac, o.gw_mac, sizeof(stackd.gw_mac));
@@ -421,6 +520,9 @@ int main(int argc, char **argv)
 		stackd.gw_ipv4_mask = htonl(0xffffffffu << (32 - o.gw_prefix));
 		stackd.has_gw_ipv6 = o.have_ipv6;
 		memcpy(stackd.gw_ipv6, &o.gw_ipv6, sizeof(stackd.gw_ipv6));
+		stackd.proxy_arp = o.proxy_arp;
+		stackd.proxy_ndp = o.proxy_ndp;
+		stackd.router_advertisements = o.router_advertisements;
 	}
 	if (o.stats_fd >= 0 && !(stats = tg_stats_attach((int)o.stats_fd, TG_STATS_STACKD)))
 		log_warnx("stats fd %ld is not a stats file: counters are not published",
@@ -456,6 +558,8 @@ int main(int argc, char **argv)
 	syn_hold_init(&stackd);
 	if (icmp_init(&stackd) < 0)
 		fatalx("cannot set up ICMP echo relaying");
+	if (nd_router_init(&stackd) < 0)
+		fatalx("cannot set up router advertisements");
 
 	stackd.lwip_timer = evtimer_new(stackd.base, on_lwip_timer, NULL);
 	stackd.lev_a = tg_link_event_new(stackd.base, stackd.link_a, netif_link_drain, &stackd);
@@ -476,13 +580,15 @@ int main(int argc, char **argv)
 	tg_sandbox_stackd(&o.sandbox);
 
 	tg_ctl_send_ready((int)o.ctl_fd);
-	log_info("running: mtu %u, max %u flows, %s handshake%s", stackd.mtu, stackd.max_flows,
+	log_info("running: mtu %u, max %u flows (%s when full), %s handshake%s", stackd.mtu,
+	         stackd.max_flows, stackd.evict_when_full ? "evict" : "refuse",
 	         stackd.handshake == TG_OPEN_CONSISTENT ? "consistent" : "fast",
 	         stackd.tap ? ", TAP mode" : "");
 	event_base_dispatch(stackd.base);
 
 	tcp_flow_shutdown_all();
 	udp_flow_shutdown_all();
+	nd_router_shutdown();
 	stackd_flush_links();
 	log_counters(&stackd.ctr);
 	publish_stats();

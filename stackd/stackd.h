@@ -12,6 +12,7 @@
 
 #include "bytebuf.h"
 #include "link.h"
+#include "rules.h"
 
 struct event_base;
 struct tg_link_event;
@@ -35,6 +36,10 @@ struct stackd_counters {
 	uint64_t flows_open;
 	uint64_t flows_total;
 	uint64_t flows_refused;     /* max_flows reached or no slot for TCP_OPEN */
+	uint64_t flows_evicted;     /* flow_table_full = evict: oldest idle flow made room */
+	uint64_t half_open_evicted; /* SYN flood: oldest half-open handshake dropped for new one */
+	uint64_t half_open;         /* now: handshakes lwIP answered, not completed (SYN_RCVD) */
+	uint64_t syns_held;         /* now: consistent mode's SYNs waiting for relayd or lwIP */
 	uint64_t flows_reset_local; /* reset by the client or lwIP */
 	uint64_t flows_reset_relay; /* reset by relayd or a failed connect */
 	uint64_t credit_errors;     /* relayd sent beyond our window: flow reset */
@@ -52,6 +57,16 @@ struct stackd_counters {
 	uint64_t drop_l2_foreign;   /* TAP: frame for another MAC (lwIP would take it) */
 	uint64_t drop_l2_ethertype; /* TAP: neither IPv4, IPv6 nor ARP */
 	uint64_t drop_l2_vlan;      /* TAP: 802.1Q/802.1ad tagged, not supported */
+	uint64_t proxy_arp_replies; /* TAP proxy_arp: ARP answered for an address off the subnet */
+	uint64_t proxy_nd_replies;  /* TAP proxy_ndp: the same for a neighbour solicitation */
+	uint64_t ra_sent;           /* TAP router_advertisements: solicited and periodic */
+	uint64_t drop_nd_invalid;   /* TAP: a solicitation for us that fails RFC 4861's checks */
+	uint64_t rule_rejected;     /* a reject rule: RST (TCP) or ICMP prohibited (UDP) */
+	uint64_t drop_vnet_bad;     /* TUN offloads: a vnet header the kernel would not send */
+	uint64_t vnet_gso_in;       /* TUN offloads: TCP super-packets taken as one segment */
+	uint64_t vnet_gso_out;      /* TUN offloads: TCP super-packets sent (segments coalesced) */
+	uint64_t link_a_slots_out;  /* now: our link A slots tunio has not handed back */
+	uint64_t link_b_slots_out;  /* now: our link B slots relayd has not handed back */
 };
 
 struct stackd {
@@ -67,6 +82,7 @@ struct stackd {
 	struct netif *netif;
 	uint32_t mtu;
 	uint32_t max_flows;
+	bool evict_when_full;  /* flow_table_full = evict: the oldest idle flow makes room */
 	uint32_t relay_window; /* relayd's HELLO.window: our initial send credit per flow */
 	uint32_t handshake;    /* enum tg_open_mode */
 	uint32_t idle_timeout; /* seconds an established TCP flow may idle */
@@ -80,7 +96,11 @@ struct stackd {
 	uint32_t gw_ipv4;      /* network byte order */
 	uint32_t gw_ipv4_mask; /* network byte order */
 	uint8_t gw_ipv6[16];
+	bool proxy_arp;             /* answer ARP for addresses off the gateway's subnet */
+	bool proxy_ndp;             /* answer NS for targets off the gateway's /64 */
+	bool router_advertisements; /* advertise the gateway's /64 and a default route */
 	struct event *sweep_timer;
+	struct tg_rules rules; /* routing rules: reject and the handshake mode per flow */
 	bool hello_a;
 	bool hello_b;
 	struct stackd_counters ctr;
@@ -105,6 +125,10 @@ bool tcp_flow_owns(uint32_t id);
 int tcp_flow_prepare(uint32_t id);
 void tcp_flow_forget_pending(uint32_t id);
 uint32_t tcp_flow_count(void);
+/* Room for one more TCP flow: true if below max_flows, or an idle flow was evicted for it. */
+bool tcp_flow_make_room(void);
+/* Fast mode's half-open cap: takes charge of a SYN_RCVD pcb lwIP just made (netif_link.c). */
+void tcp_flow_claim_half_open(void);
 
 /* flow_link.c: link B's receive side. */
 unsigned flow_link_drain(struct tg_link_end *end, unsigned budget, void *arg);

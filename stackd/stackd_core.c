@@ -7,6 +7,7 @@
 
 #include "lwip/timeouts.h"
 
+#include "offload.h"
 #include "stackd.h"
 #include "syn_hold.h"
 #include "udp_flow.h"
@@ -39,6 +40,7 @@ void stackd_lwip_timer_update(void)
 
 void stackd_flush_links(void)
 {
+	offload_tx_flush(&stackd); /* the open TCP super-packet, if any, goes with this flush */
 	tg_link_flush(stackd.link_a);
 	tg_link_flush(stackd.link_b);
 }

@@ -1,10 +1,15 @@
 /*
+ * Every client SYN passes here first, before lwIP sees it: the routing rules (docs/rules.md)
+ * decide whether it is rejected (RST at once, relayd never hears of it) and which handshake
+ * mode its flow gets.
+ *
  * The consistent handshake: a client's SYN is held here, before lwIP sees it, until relayd
  * reports how its own connect to the destination ended. Success re-injects the SYN, so lwIP
  * answers SYN-ACK only for destinations that really accepted; refusal answers RST|ACK;
  * unreachable answers ICMP unreachable; a timeout answers nothing. Retransmitted SYNs are
  * swallowed while the question is open. No lwIP change is needed for any of it.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +18,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
 
+#include "flow_table.h"
 #include "icmp.h"
 #include "log.h"
 #include "lwip_addr.h"
@@ -21,8 +27,13 @@
 #include "syn_hold.h"
 
 #define HOLD_BUCKETS 1024u
-#define HOLD_MAX     4096u /* held SYNs at once; beyond, new ones are refused with RST */
-#define SYN_MAX_LEN  512u  /* IP + TCP headers with options; a SYN carries no more */
+/*
+ * Held SYNs at once. Beyond, a new SYN drops the oldest one relayd has not answered yet (a SYN
+ * flood's, most likely: a real destination answers within a round trip); only when every one
+ * is approved is the new SYN refused with RST.
+ */
+#define HOLD_MAX     4096u
+#define SYN_MAX_LEN  512u /* IP + TCP headers with options; a SYN carries no more */
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
 
@@ -36,10 +47,13 @@ struct held_syn {
 	uint32_t len;
 	uint8_t pkt[SYN_MAX_LEN];
 	struct held_syn *next;
+	struct flow_lru age; /* on pending_head while relayd has not answered */
 };
 
 static struct stackd *sd;
 static struct held_syn *buckets[HOLD_BUCKETS];
+static struct flow_table by_flow; /* flow id -> held SYN, for relayd's answers */
+static struct flow_lru pending_head;
 static unsigned held_count;
 
 static struct held_syn **find_slot(const struct tg_addr *client, const struct tg_addr *dst)
@@ -54,11 +68,7 @@ static struct held_syn **find_slot(const struct tg_addr *client, const struct tg
 
 static struct held_syn *find_flow(uint32_t flow)
 {
-	for (unsigned b = 0; b < HOLD_BUCKETS; b++)
-		for (struct held_syn *h = buckets[b]; h; h = h->next)
-			if (h->flow == flow)
-				return h;
-	return NULL;
+	return flow_table_get(&by_flow, flow);
 }
 
 static void unlink_held(struct held_syn *h)
@@ -67,8 +77,30 @@ static void unlink_held(struct held_syn *h)
 
 	if (*pp == h)
 		*pp = h->next;
-	held_count--;
+	flow_table_del(&by_flow, h->flow);
+	flow_lru_remove(&h->age);
+	sd->ctr.syns_held = --held_count;
 	free(h);
+}
+
+/*
+ * The table is full: the oldest SYN still waiting for relayd goes, silently, and relayd drops
+ * its connect. False if every held SYN is approved already.
+ */
+static bool evict_oldest_pending(void)
+{
+	struct flow_lru *n = flow_lru_oldest(&pending_head);
+	struct held_syn *h;
+	struct tg_desc d = {.slot = TG_NO_SLOT, .type = TG_MSG_RESET};
+
+	if (!n)
+		return false;
+	h = (struct held_syn *)(void *)((char *)n - offsetof(struct held_syn, age));
+	d.flow = h->flow;
+	tg_link_send(sd->link_b, &d);
+	sd->ctr.half_open_evicted++;
+	unlink_held(h);
+	return true;
 }
 
 static uint32_t rd32(const uint8_t *p)
@@ -131,6 +163,7 @@ static void reinject(const struct held_syn *h)
 	memcpy(p->payload, h->pkt, h->len);
 	if (sd->netif->input(p, sd->netif) != ERR_OK)
 		pbuf_free(p);
+	tcp_flow_claim_half_open();
 }
 
 static bool send_open(const struct held_syn *h)
@@ -141,13 +174,24 @@ static bool send_open(const struct held_syn *h)
 	                         sizeof(m)) == 0;
 }
 
+/* The rule's mode, or [stack] handshake for a rule that names none. */
+static uint32_t rule_mode(const struct tg_rule *r)
+{
+	if (r->handshake == TG_RULE_HS_FAST)
+		return TG_OPEN_FAST;
+	if (r->handshake == TG_RULE_HS_CONSISTENT)
+		return TG_OPEN_CONSISTENT;
+	return sd->handshake;
+}
+
 bool syn_hold_input(const uint8_t *pkt, uint32_t len)
 {
 	struct tg_addr client, dst;
 	struct held_syn **pp, *h;
+	const struct tg_rule *rule;
 	uint32_t isn;
 
-	if (sd->handshake != TG_OPEN_CONSISTENT || !parse_syn(pkt, len, &client, &dst, &isn))
+	if (!parse_syn(pkt, len, &client, &dst, &isn))
 		return false;
 	pp = find_slot(&client, &dst);
 	if (*pp) {
@@ -156,12 +200,24 @@ bool syn_hold_input(const uint8_t *pkt, uint32_t len)
 		sd->ctr.syn_retransmits_held++;
 		return true;
 	}
+	rule = &sd->rules.rule[tg_rules_match(&sd->rules, IP_PROTO_TCP, &dst)];
+	if (rule->action == TG_RULE_REJECT) {
+		struct held_syn tmp = {.client = client, .dst = dst, .isn = isn};
+
+		sd->ctr.rule_rejected++;
+		send_rst(&tmp);
+		return true;
+	}
+	if (rule_mode(rule) != TG_OPEN_CONSISTENT)
+		return false; /* fast: lwIP answers SYN-ACK, tcp_flow.c tells relayd */
 	if (len > SYN_MAX_LEN || !sd->hello_b) {
 		sd->ctr.drop_malformed++;
 		return true;
 	}
+	if (held_count >= HOLD_MAX && evict_oldest_pending())
+		pp = find_slot(&client, &dst); /* the chain may have lost its last entry */
 	h = calloc(1, sizeof(*h));
-	if (!h || held_count >= HOLD_MAX || tcp_flow_count() >= sd->max_flows) {
+	if (!h || held_count >= HOLD_MAX || !tcp_flow_make_room()) {
 		struct held_syn tmp = {.client = client, .dst = dst, .isn = isn};
 
 		free(h);
@@ -176,14 +232,17 @@ bool syn_hold_input(const uint8_t *pkt, uint32_t len)
 	h->since = time(NULL);
 	h->len = len;
 	memcpy(h->pkt, pkt, len);
-	if (!send_open(h)) {
+	if (flow_table_put(&by_flow, h->flow, h) < 0 || !send_open(h)) {
+		flow_table_del(&by_flow, h->flow);
 		free(h);
 		sd->ctr.flows_refused++;
 		return true;
 	}
+	flow_lru_init(&h->age);
+	flow_lru_touch(&pending_head, &h->age);
 	h->next = *pp;
 	*pp = h;
-	held_count++;
+	sd->ctr.syns_held = ++held_count;
 	return true;
 }
 
@@ -207,6 +266,7 @@ bool syn_hold_result(uint32_t flow, uint32_t result)
 		}
 		h->approved = true;
 		h->since = time(NULL);
+		flow_lru_remove(&h->age);
 		reinject(h);
 		return true;
 	case TG_OPEN_UNREACHABLE:
@@ -284,4 +344,9 @@ void syn_hold_clear(void)
 void syn_hold_init(struct stackd *s)
 {
 	sd = s;
+	if (sd->rules.nrules == 0)
+		tg_rules_default(&sd->rules); /* no --rules-fd (or a test harness): all direct */
+	flow_lru_init(&pending_head);
+	if (flow_table_init(&by_flow, HOLD_MAX) < 0)
+		fatalx("syn_hold: out of memory");
 }

@@ -13,11 +13,13 @@
  *
  * A flow ends with RESET either way, or cleanly: SHUT_WR both ways, then relayd's CLOSED.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "lwip/ip_addr.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
 #include "flow_table.h"
@@ -29,6 +31,14 @@
 #include "tg_lwip.h"
 
 #define CREDIT_BATCH (STACKD_WINDOW / 4)
+/* flow_table_full = evict takes only a flow idle for more than a second (time()'s clock). */
+#define EVICT_MIN_IDLE 2
+/*
+ * Handshakes lwIP answered (SYN_RCVD) that the client has not completed. lwIP has no SYN
+ * cookies and keeps such a pcb 20 s: under a SYN flood the newest SYN drops the oldest
+ * half-open one, so a real client, whose handshake completes within a round trip, gets through.
+ */
+#define HALF_OPEN_MAX 1024
 
 struct tcp_flow {
 	uint32_t id;
@@ -45,14 +55,27 @@ struct tcp_flow {
 	bool relay_fin;         /* relayd sent SHUT_WR */
 	bool tx_shut;           /* we shut lwIP's sending side (FIN to the client) */
 	bool relay_closed;      /* relayd sent CLOSED */
+	bool open_pending;      /* fast mode: TCP_OPEN waits for a link B slot */
 	bool waiting;           /* on the list of flows waiting for link B slots */
 	time_t last_active;     /* for the idle timeouts */
+	struct flow_lru lru;    /* place among the flows by last activity */
 	struct tcp_flow *wait_next;
+};
+
+/* A SYN_RCVD pcb, oldest first on half_open_head. */
+struct half_open {
+	struct tcp_pcb *pcb;
+	struct flow_lru age;
 };
 
 static struct stackd *sd;
 static struct flow_table flows;
+static struct flow_lru lru_head; /* every flow, least recently active first */
 static struct tcp_flow *wait_head;
+static struct flow_lru half_open_head;
+static unsigned half_open_count;
+/* The listener's arg, so inherited by each new pcb until tcp_flow_claim_half_open() sees it. */
+static char unclaimed;
 
 static void flow_free(struct tcp_flow *f);
 
@@ -72,7 +95,14 @@ static void send_msg(uint16_t type, uint32_t flow, uint32_t arg)
 	struct tg_desc d = {.slot = TG_NO_SLOT, .flow = flow, .arg = arg, .type = type};
 
 	if (tg_link_send(sd->link_b, &d) < 0)
-		log_warnx("link B: cannot queue %s for flow %u", tg_msg_name(type), flow);
+		log_warnx_ratelimited("link B: cannot queue %s for flow %u", tg_msg_name(type),
+		                      flow);
+}
+
+static void touch(struct tcp_flow *f)
+{
+	f->last_active = time(NULL);
+	flow_lru_touch(&lru_head, &f->lru);
 }
 
 static void wait_for_slots(struct tcp_flow *f)
@@ -102,9 +132,100 @@ static void flow_abort(struct tcp_flow *f, bool tell_relay)
 	detach_pcb(f);
 	if (pcb)
 		tcp_abort(pcb);
-	if (tell_relay)
+	if (tell_relay && !f->open_pending)
 		send_msg(TG_MSG_RESET, f->id, 0);
 	flow_free(f);
+}
+
+static struct tcp_flow *flow_of_lru(struct flow_lru *n)
+{
+	return (struct tcp_flow *)(void *)((char *)n - offsetof(struct tcp_flow, lru));
+}
+
+bool tcp_flow_make_room(void)
+{
+	struct flow_lru *oldest;
+	struct tcp_flow *f;
+
+	if (flows.count < sd->max_flows)
+		return true;
+	if (!sd->evict_when_full || !(oldest = flow_lru_oldest(&lru_head)))
+		return false;
+	f = flow_of_lru(oldest);
+	/* The least recently active flow is busy: so is every other one, refuse instead. */
+	if (time(NULL) - f->last_active < EVICT_MIN_IDLE)
+		return false;
+	log_debug("flow %u: evicted, idle %lds, to make room", f->id,
+	          (long)(time(NULL) - f->last_active));
+	sd->ctr.flows_evicted++;
+	flow_abort(f, true);
+	return true;
+}
+
+/* Half-open handshakes (SYN_RCVD) ------------------------------------------------------- */
+
+static struct half_open *half_open_of(struct flow_lru *n)
+{
+	return (struct half_open *)(void *)((char *)n - offsetof(struct half_open, age));
+}
+
+static void half_open_forget(struct half_open *h)
+{
+	flow_lru_remove(&h->age);
+	sd->ctr.half_open = --half_open_count;
+	free(h);
+}
+
+/* lwIP freed the pcb: the client reset it, or its SYN-ACKs went unanswered for too long. */
+static void on_half_open_err(void *arg, err_t err)
+{
+	if (arg)
+		half_open_forget(arg);
+}
+
+/* Drops a half-open pcb without a word to its client: under a flood, RSTs only add load. */
+static void half_open_drop(struct half_open *h)
+{
+	struct tcp_pcb *pcb = h->pcb;
+
+	tcp_arg(pcb, NULL);
+	tcp_err(pcb, NULL);
+	half_open_forget(h);
+	tcp_abandon(pcb, 0);
+}
+
+void tcp_flow_claim_half_open(void)
+{
+	struct tcp_pcb *pcb = tcp_active_pcbs; /* lwIP puts a new pcb first */
+	struct half_open *h;
+
+	if (!pcb || pcb->state != SYN_RCVD || pcb->callback_arg != &unclaimed)
+		return;
+	if (half_open_count >= HALF_OPEN_MAX) {
+		sd->ctr.half_open_evicted++;
+		half_open_drop(half_open_of(flow_lru_oldest(&half_open_head)));
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		tcp_arg(pcb, NULL);
+		tcp_abandon(pcb, 0);
+		return;
+	}
+	h->pcb = pcb;
+	flow_lru_init(&h->age);
+	flow_lru_touch(&half_open_head, &h->age);
+	sd->ctr.half_open = ++half_open_count;
+	tcp_arg(pcb, h);
+	tcp_err(pcb, on_half_open_err);
+}
+
+/* The handshake completed: the pcb is no longer half-open. */
+static void half_open_done(struct tcp_pcb *pcb, void *arg)
+{
+	tcp_arg(pcb, NULL);
+	tcp_err(pcb, NULL);
+	if (arg && arg != &unclaimed)
+		half_open_forget(arg);
 }
 
 /* Frees the flow once neither lwIP nor relayd can mention it any more; true if it did. */
@@ -147,6 +268,10 @@ static bool push_up(struct tcp_flow *f)
 {
 	uint32_t slot_size = tg_link_slot_size(sd->link_b);
 
+	if (f->open_pending) {
+		wait_for_slots(f); /* nothing may reach relayd before its TCP_OPEN */
+		return false;
+	}
 	while (f->up.len > 0 && f->up_credit > 0) {
 		uint32_t n = (uint32_t)f->up.len;
 		struct tg_desc d = {.flow = f->id, .type = TG_MSG_DATA};
@@ -246,7 +371,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 			pbuf_free(p);
 		return ERR_OK;
 	}
-	f->last_active = time(NULL);
+	touch(f);
 	if (!p) {
 		f->client_fin = true;
 		if (!push_up(f) && f->pcb)
@@ -284,7 +409,8 @@ static void on_err(void *arg, err_t err)
 		return;
 	f->pcb = NULL;
 	sd->ctr.flows_reset_local++;
-	send_msg(TG_MSG_RESET, f->id, 0);
+	if (!f->open_pending)
+		send_msg(TG_MSG_RESET, f->id, 0);
 	flow_free(f);
 	stackd_flush_links();
 }
@@ -294,15 +420,16 @@ static struct tcp_flow *flow_new(uint32_t id)
 {
 	struct tcp_flow *f;
 
-	if (!sd->hello_b || flows.count >= sd->max_flows || !(f = calloc(1, sizeof(*f))))
+	if (!sd->hello_b || !tcp_flow_make_room() || !(f = calloc(1, sizeof(*f))))
 		return NULL;
 	f->id = id;
 	f->up_credit = sd->relay_window;
-	f->last_active = time(NULL);
+	flow_lru_init(&f->lru);
 	if (flow_table_put(&flows, f->id, f) < 0) {
 		free(f);
 		return NULL;
 	}
+	touch(f);
 	sd->ctr.flows_open++;
 	sd->ctr.flows_total++;
 	return f;
@@ -328,7 +455,7 @@ void tcp_flow_forget_pending(uint32_t id)
 static void attach_pcb(struct tcp_flow *f, struct tcp_pcb *pcb)
 {
 	f->pcb = pcb;
-	f->last_active = time(NULL);
+	touch(f);
 	tcp_arg(pcb, f);
 	tcp_recv(pcb, on_recv);
 	tcp_sent(pcb, on_sent);
@@ -343,6 +470,17 @@ static err_t refuse(struct tcp_pcb *pcb)
 	return ERR_ABRT;
 }
 
+/* Fast mode: tells relayd of an accepted flow; false if link B has no room for it now. */
+static bool send_open(struct tcp_flow *f)
+{
+	struct tg_msg_open m = {.proto = 6};
+
+	lwip_addr_to_tg(&m.src, &f->pcb->remote_ip, f->pcb->remote_port);
+	lwip_addr_to_tg(&m.dst, &f->pcb->local_ip, f->pcb->local_port);
+	return tg_link_send_copy(sd->link_b, TG_MSG_TCP_OPEN, f->id, TG_OPEN_FAST, &m, sizeof(m)) ==
+	       0;
+}
+
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	struct tg_msg_open m = {.proto = 6};
@@ -351,6 +489,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 	if (err != ERR_OK || !pcb)
 		return ERR_VAL;
+	half_open_done(pcb, arg);
 	/* Port 0 is not a destination; only the wildcard listener can match it. */
 	if (pcb->local_port == 0) {
 		sd->ctr.drop_malformed++;
@@ -372,12 +511,15 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	f = flow_new(stackd_alloc_flow_id());
 	if (!f)
 		return refuse(pcb);
-	if (tg_link_send_copy(sd->link_b, TG_MSG_TCP_OPEN, f->id, TG_OPEN_FAST, &m, sizeof(m)) <
-	    0) {
-		flow_free(f);
-		return refuse(pcb);
-	}
 	attach_pcb(f, pcb);
+	/*
+	 * A burst of connections can outrun relayd: with link B full the TCP_OPEN waits for a
+	 * slot like data does, rather than resetting a connection the client thinks is up.
+	 */
+	if (!send_open(f)) {
+		f->open_pending = true;
+		wait_for_slots(f);
+	}
 	return ERR_OK;
 }
 
@@ -393,7 +535,7 @@ static void on_data(struct tcp_flow *f, const struct tg_desc *d, const uint8_t *
 		return;
 	}
 	f->down_unacked += d->len;
-	f->last_active = time(NULL);
+	touch(f);
 	if (f->down.len == 0 && f->pcb) {
 		taken = write_to_pcb(f, data, d->len);
 		if (taken)
@@ -484,6 +626,17 @@ void tcp_flow_retry_waiting(void)
 
 		list = f->wait_next;
 		f->waiting = false;
+		if (f->open_pending) {
+			if (!f->pcb) { /* cannot happen: on_err frees a flow that loses its pcb */
+				flow_free(f);
+				continue;
+			}
+			if (!send_open(f)) {
+				wait_for_slots(f);
+				continue;
+			}
+			f->open_pending = false;
+		}
 		push_up(f);
 	}
 }
@@ -500,6 +653,7 @@ static void flow_free(struct tcp_flow *f)
 			*pp = f->wait_next;
 	}
 	flow_table_del(&flows, f->id);
+	flow_lru_remove(&f->lru);
 	tg_bytebuf_free(&f->up);
 	tg_bytebuf_free(&f->down);
 	sd->ctr.flows_open--;
@@ -537,8 +691,12 @@ void tcp_flow_abort_all(void)
 
 void tcp_flow_shutdown_all(void)
 {
+	struct flow_lru *n;
+
 	flow_table_foreach(&flows, abort_one, NULL);
 	flow_table_destroy(&flows);
+	while ((n = flow_lru_oldest(&half_open_head)) != NULL)
+		half_open_drop(half_open_of(n));
 }
 
 int tcp_flow_init(struct stackd *s)
@@ -546,11 +704,14 @@ int tcp_flow_init(struct stackd *s)
 	struct tcp_pcb *listener;
 
 	sd = s;
+	flow_lru_init(&lru_head);
+	flow_lru_init(&half_open_head);
 	if (flow_table_init(&flows, s->max_flows) < 0)
 		return -1;
 	listener = tg_lwip_tcp_listen_any();
 	if (!listener)
 		return -1;
+	tcp_arg(listener, &unclaimed);
 	tcp_accept(listener, on_accept);
 	return 0;
 }

@@ -6,6 +6,7 @@
  * makes stackd forget it too (a sweep here catches a flow relayd never mentioned again).
  */
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +25,8 @@
 #include "udp_flow.h"
 
 #define TUPLE_BUCKETS 4096u
+/* flow_table_full = evict takes only a flow idle for more than a second (time()'s clock). */
+#define EVICT_MIN_IDLE 2
 
 struct udp_flow {
 	uint32_t id;
@@ -31,12 +34,14 @@ struct udp_flow {
 	struct tg_addr dst;
 	time_t last_used;
 	struct udp_flow *tuple_next;
+	struct flow_lru lru; /* place among the flows by last use */
 };
 
 static struct stackd *sd;
 static struct udp_pcb *any_pcb;
 static struct flow_table by_id;
 static struct udp_flow *by_tuple[TUPLE_BUCKETS];
+static struct flow_lru lru_head; /* least recently used first */
 
 static struct udp_flow *find_tuple(const struct tg_addr *client, const struct tg_addr *dst)
 {
@@ -57,8 +62,38 @@ static void forget(struct udp_flow *f)
 	if (*pp)
 		*pp = f->tuple_next;
 	flow_table_del(&by_id, f->id);
+	flow_lru_remove(&f->lru);
 	sd->ctr.udp_flows_open--;
 	free(f);
+}
+
+static void touch(struct udp_flow *f)
+{
+	f->last_used = time(NULL);
+	flow_lru_touch(&lru_head, &f->lru);
+}
+
+/* Room for a new flow: below max_flows, or (evict) the least recently used idle one goes. */
+static bool make_room(void)
+{
+	struct flow_lru *oldest;
+	struct udp_flow *f;
+	struct tg_desc d = {.slot = TG_NO_SLOT, .type = TG_MSG_CLOSED};
+
+	if (by_id.count < sd->max_flows)
+		return true;
+	if (!sd->evict_when_full || !(oldest = flow_lru_oldest(&lru_head)))
+		return false;
+	f = (struct udp_flow *)(void *)((char *)oldest - offsetof(struct udp_flow, lru));
+	if (time(NULL) - f->last_used < EVICT_MIN_IDLE)
+		return false;
+	/* relayd closes its socket for it; the client's next datagram makes a new flow. */
+	d.flow = f->id;
+	if (tg_link_send(sd->link_b, &d) < 0)
+		return false;
+	sd->ctr.flows_evicted++;
+	forget(f);
+	return true;
 }
 
 static struct udp_flow *create(const struct tg_addr *client, const struct tg_addr *dst)
@@ -66,13 +101,14 @@ static struct udp_flow *create(const struct tg_addr *client, const struct tg_add
 	struct udp_flow *f;
 	uint32_t h;
 
-	if (by_id.count >= sd->max_flows || !(f = calloc(1, sizeof(*f)))) {
+	if (!make_room() || !(f = calloc(1, sizeof(*f)))) {
 		sd->ctr.flows_refused++;
 		return NULL;
 	}
 	f->id = stackd_alloc_flow_id();
 	f->client = *client;
 	f->dst = *dst;
+	flow_lru_init(&f->lru);
 	if (flow_table_put(&by_id, f->id, f) < 0) {
 		free(f);
 		sd->ctr.flows_refused++;
@@ -84,6 +120,21 @@ static struct udp_flow *create(const struct tg_addr *client, const struct tg_add
 	sd->ctr.udp_flows_open++;
 	sd->ctr.udp_flows_total++;
 	return f;
+}
+
+/*
+ * A new flow's first datagram meets the routing rules (docs/rules.md): a reject rule answers
+ * ICMP administratively prohibited, and relayd never hears of the flow.
+ */
+static bool rule_rejects(const struct tg_addr *client, const struct tg_addr *dst)
+{
+	uint32_t i = tg_rules_match(&sd->rules, IPPROTO_UDP, dst);
+
+	if (sd->rules.rule[i].action != TG_RULE_REJECT)
+		return false;
+	sd->ctr.rule_rejected++;
+	icmp_send_unreachable(sd, dst, client, IPPROTO_UDP, ICMP_UNREACH_ADMIN, 0);
+	return true;
 }
 
 static bool dst_is_unicast(const ip_addr_t *dst)
@@ -119,9 +170,11 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 	lwip_addr_to_tg(&client, addr, port);
 	lwip_addr_to_tg(&dst, dst_ip, tg_lwip_udp_current_dest_port());
 	f = find_tuple(&client, &dst);
+	if (!f && rule_rejects(&client, &dst))
+		goto done;
 	if (!f && !(f = create(&client, &dst)))
 		goto done;
-	f->last_used = time(NULL);
+	touch(f);
 	d.slot = tg_link_alloc(sd->link_b);
 	if (d.slot == TG_NO_SLOT) {
 		sd->ctr.drop_udp_no_slot++;
@@ -169,7 +222,7 @@ static void deliver(struct udp_flow *f, const struct tg_msg_udp *m, const uint8_
 	else
 		sd->ctr.drop_udp_no_slot++;
 	pbuf_free(p);
-	f->last_used = time(NULL);
+	touch(f);
 }
 
 static enum icmp_unreach unreach_kind(uint32_t result)
@@ -257,6 +310,7 @@ bool udp_flow_owns(uint32_t id)
 int udp_flow_init(struct stackd *s)
 {
 	sd = s;
+	flow_lru_init(&lru_head);
 	if (flow_table_init(&by_id, s->max_flows) < 0)
 		return -1;
 	any_pcb = tg_lwip_udp_bind_any();

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,7 +23,7 @@
 #include "sandbox.h"
 #include "spawn.h"
 
-#define ARGV_MAX 40
+#define ARGV_MAX 64  /* stackd in TAP mode with every option: about 45 */
 #define ARG_LEN  320 /* --sandbox SPEC with a chroot path of up to TG_CHROOT_MAX */
 #define KEEP_MAX 12
 
@@ -84,6 +85,19 @@ static void arg_stats(struct cmdline *c, const struct tg_child_env *env)
 	keep(c, env->stats_fd);
 }
 
+/*
+ * --rules-fd FD: the routing table and the upstreams with their credentials, in a sealed
+ * memfd rather than on the command line, which every local user can read.
+ */
+static void arg_rules(struct cmdline *c, int fd)
+{
+	if (fd < 0)
+		return;
+	arg(c, "--rules-fd");
+	arg(c, "%d", fd);
+	keep(c, fd);
+}
+
 /* tunio --tun-fd FD --link-a MEMFD,BELL_SELF,BELL_PEER [--log-level L] */
 static void cmdline_tunio(struct cmdline *c, const struct tg_child_env *env)
 {
@@ -115,6 +129,12 @@ static void arg_tap(struct cmdline *c, const struct tg_config *cfg)
 		arg(c, "--gateway-ipv6");
 		arg(c, "%s", inet_ntop(AF_INET6, &cfg->gateway_ipv6, ip, sizeof(ip)));
 	}
+	if (cfg->proxy_arp)
+		arg(c, "--proxy-arp");
+	if (cfg->proxy_ndp)
+		arg(c, "--proxy-ndp");
+	if (cfg->router_advertisements)
+		arg(c, "--router-advertisements");
 }
 
 /* stackd --link-a ... --link-b ... --mtu N [--max-flows N] [--log-level L] */
@@ -126,6 +146,8 @@ static void cmdline_stackd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%u", env->cfg->mtu);
 	arg(c, "--max-flows");
 	arg(c, "%u", env->cfg->max_flows);
+	arg(c, "--flow-table-full");
+	arg(c, "%s", env->cfg->evict_when_full ? "evict" : "refuse");
 	arg(c, "--handshake");
 	arg(c, "%s", env->cfg->handshake ? "consistent" : "fast");
 	arg(c, "--tcp-idle-timeout");
@@ -137,27 +159,43 @@ static void cmdline_stackd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "--connect-timeout");
 	arg(c, "%u", env->cfg->connect_timeout);
 	arg_tap(c, env->cfg);
+	arg_rules(c, env->rules_stackd_fd);
 	arg_stats(c, env);
 }
 
-/*
- * relayd --upstream socks5 --socks5-server A:P [--socks5-user U --socks5-password P]. relayd
- * wipes the password from its argv as soon as it has parsed it.
- */
-static void arg_upstream(struct cmdline *c, const struct tg_config *cfg)
+void tg_children_make_rules(struct tg_child_env *env, const struct tg_config *cfg)
 {
-	if (cfg->upstream != 1)
-		return;
-	arg(c, "--upstream");
-	arg(c, "socks5");
-	arg(c, "--socks5-server");
-	arg(c, "%s", cfg->socks5_server);
-	if (cfg->socks5_user[0] == '\0')
-		return;
-	arg(c, "--socks5-user");
-	arg(c, "%s", cfg->socks5_user);
-	arg(c, "--socks5-password");
-	arg(c, "%s", cfg->socks5_password);
+	struct tg_rules *t = malloc(sizeof(*t));
+	char err[600];
+
+	if (!t)
+		fatal("malloc");
+	if (tg_config_rules(cfg, t, err, sizeof(err)) < 0)
+		fatalx("%s", err); /* tg_config_check() passed: cannot happen */
+	env->rules_stackd_fd = tg_rules_memfd(t, false);
+	env->rules_relayd_fd = tg_rules_memfd(t, true);
+	if (env->rules_stackd_fd < 0 || env->rules_relayd_fd < 0)
+		fatal("rules memfd");
+	log_debug("rules: %u (the default included), %u upstreams", t->nrules, t->nupstreams);
+	explicit_bzero(t, sizeof(*t));
+	free(t);
+}
+
+/* relayd --mark N --bind-interface IFNAME: what its outbound sockets carry (docs/routing.md) */
+static void arg_outbound(struct cmdline *c, const struct tg_config *cfg)
+{
+	unsigned mark = tg_config_relay_mark(cfg);
+
+	if (mark) {
+		arg(c, "--mark");
+		arg(c, "%u", mark);
+	}
+	if (cfg->bind_interface[0]) {
+		arg(c, "--bind-interface");
+		arg(c, "%s", cfg->bind_interface);
+	}
+	if (cfg->allow_local)
+		arg(c, "--allow-local");
 }
 
 /* relayd --link-b ... [--connect-timeout SEC] [--log-level L] */
@@ -170,7 +208,8 @@ static void cmdline_relayd(struct cmdline *c, const struct tg_child_env *env)
 	arg(c, "%u", env->cfg->udp_timeout);
 	arg(c, "--dns-timeout");
 	arg(c, "%u", env->cfg->dns_timeout);
-	arg_upstream(c, env->cfg);
+	arg_rules(c, env->rules_relayd_fd);
+	arg_outbound(c, env->cfg);
 	arg_stats(c, env);
 }
 
@@ -216,6 +255,10 @@ static void cmdline_build(struct cmdline *c, enum tg_child_id id, const struct t
 	keep(c, ctl);
 	arg(c, "--log-level");
 	arg(c, "%s", level_names[env->cfg->log_level]);
+	if (env->cfg->log_syslog) {
+		arg(c, "--log-target");
+		arg(c, "syslog");
+	}
 }
 
 /*

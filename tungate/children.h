@@ -40,6 +40,9 @@ struct tg_child_env {
 	const struct tg_shm_link *link_a;
 	const struct tg_shm_link *link_b;
 	int stats_fd; /* -1: no counters file */
+	/* sealed memfds of the routing table (docs/rules.md): stackd's has no credentials */
+	int rules_stackd_fd;
+	int rules_relayd_fd;
 };
 
 struct tg_children {
@@ -48,6 +51,9 @@ struct tg_children {
 	void (*on_ready)(struct tg_child *k, void *arg); /* a child said READY */
 	void *ready_arg;
 };
+
+/* Compiles cfg's rules into the two sealed memfds of env; fatal on failure. */
+void tg_children_make_rules(struct tg_child_env *env, const struct tg_config *cfg);
 
 /* Finds the binaries in dir; fatal if one is missing or not executable. */
 void tg_children_init(struct tg_children *kids, const char *dir);

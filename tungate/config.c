@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <ini.h>
@@ -182,6 +183,40 @@ static int set_gateway_ipv4(struct tg_config *cfg, const char *value, char *err,
 	return 0;
 }
 
+static int set_yes_no(bool *out, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "yes") == 0)
+		*out = true;
+	else if (strcmp(value, "no") == 0)
+		*out = false;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of yes, no", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_offload(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_yes_no(&cfg->offload, value, err, errlen);
+}
+
+static int set_proxy_arp(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_yes_no(&cfg->proxy_arp, value, err, errlen);
+}
+
+static int set_proxy_ndp(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_yes_no(&cfg->proxy_ndp, value, err, errlen);
+}
+
+static int set_router_advertisements(struct tg_config *cfg, const char *value, char *err,
+                                     size_t errlen)
+{
+	return set_yes_no(&cfg->router_advertisements, value, err, errlen);
+}
+
 /* An IPv6 address (lwIP treats its /64 as on-link); empty: none. */
 static int set_gateway_ipv6(struct tg_config *cfg, const char *value, char *err, size_t errlen)
 {
@@ -214,6 +249,19 @@ static int set_netns(struct tg_config *cfg, const char *value, char *err, size_t
 static int set_max_flows(struct tg_config *cfg, const char *value, char *err, size_t errlen)
 {
 	return set_range(&cfg->max_flows, value, 1, TG_MAX_FLOWS_MAX, err, errlen);
+}
+
+static int set_flow_table_full(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "refuse") == 0)
+		cfg->evict_when_full = false;
+	else if (strcmp(value, "evict") == 0)
+		cfg->evict_when_full = true;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of refuse, evict", value);
+		return -1;
+	}
+	return 0;
 }
 
 static int set_connect_timeout(struct tg_config *cfg, const char *value, char *err, size_t errlen)
@@ -275,6 +323,32 @@ const char *tg_config_stats_path(const struct tg_config *cfg, char *buf, size_t 
 		snprintf(buf, len, "/run/tungate/%s%s%s.stats", cfg->netns,
 		         cfg->netns[0] ? "-" : "", cfg->tun_name);
 	return buf;
+}
+
+static int set_log_target(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "stderr") == 0)
+		cfg->log_syslog = false;
+	else if (strcmp(value, "syslog") == 0)
+		cfg->log_syslog = true;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of stderr, syslog", value);
+		return -1;
+	}
+	return 0;
+}
+
+/* Numeric "A.B.C.D:PORT" or "[v6]:PORT" (tungate serves it before any resolver); "": off. */
+static int set_metrics_listen(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	struct tg_addr a;
+
+	if (*value && (tg_addr_parse(value, &a) < 0 || a.port == 0)) {
+		snprintf(err, errlen, "\"%s\" is not A.B.C.D:PORT or [IPv6]:PORT", value);
+		return -1;
+	}
+	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s", value);
+	return 0;
 }
 
 static int set_log_level(struct tg_config *cfg, const char *value, char *err, size_t errlen)
@@ -348,6 +422,19 @@ static int set_seccomp(struct tg_config *cfg, const char *value, char *err, size
 	return 0;
 }
 
+static int set_allow_local(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "yes") == 0)
+		cfg->allow_local = true;
+	else if (strcmp(value, "no") == 0)
+		cfg->allow_local = false;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of yes, no", value);
+		return -1;
+	}
+	return 0;
+}
+
 static int set_upstream(struct tg_config *cfg, const char *value, char *err, size_t errlen)
 {
 	if (strcmp(value, "direct") == 0)
@@ -394,8 +481,204 @@ static int set_socks5_password(struct tg_config *cfg, const char *value, char *e
 	return set_cred(cfg->socks5_password, sizeof(cfg->socks5_password), value, err, errlen);
 }
 
+static int set_rule(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return tg_rules_conf_add(&cfg->rules, value, cfg->line, err, errlen);
+}
+
+static int set_default_rule(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return tg_rules_conf_default(&cfg->rules, value, cfg->line, err, errlen);
+}
+
+int tg_config_rules(const struct tg_config *cfg, struct tg_rules *out, char *err, size_t errlen)
+{
+	struct tg_upstream relay;
+	int rc;
+
+	memset(&relay, 0, sizeof(relay));
+	if (cfg->socks5_server[0] && tg_addr_parse(cfg->socks5_server, &relay.server) < 0) {
+		snprintf(err, errlen, "[relay] socks5_server: \"%s\" is not an address",
+		         cfg->socks5_server);
+		return -1;
+	}
+	snprintf(relay.user, sizeof(relay.user), "%s", cfg->socks5_user);
+	snprintf(relay.password, sizeof(relay.password), "%s", cfg->socks5_password);
+	rc = tg_rules_compile(&cfg->rules, cfg->socks5_server[0] ? &relay : NULL,
+	                      cfg->upstream == 1, out, err, errlen);
+	explicit_bzero(&relay, sizeof(relay));
+	return rc;
+}
+
+/* ---- [relay] mark, bind_interface and [route] (docs/routing.md) ---------------------------- */
+
+/* A mark is written in decimal or, as ip-rule(8) shows it, in hex ("0x7474"). */
+static int set_mark(unsigned *out, const char *value, unsigned long min, char *err, size_t errlen)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(value, &end, 0);
+	if (*value < '0' || *value > '9' || *end || errno || v > 0xffffffffu || v < min) {
+		snprintf(err, errlen, "\"%s\" is not a mark (%lu..0xffffffff, decimal or 0x hex)",
+		         value, min);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int set_relay_mark(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_mark(&cfg->relay_mark, value, 0, err, errlen);
+}
+
+static int set_bind_interface(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	struct tg_config scratch = {0};
+
+	if (*value == '\0') {
+		cfg->bind_interface[0] = '\0';
+		return 0;
+	}
+	/* The same rule as a device name: set_tun_name checks it into a scratch copy. */
+	if (set_tun_name(&scratch, value, err, errlen) < 0)
+		return -1;
+	memcpy(cfg->bind_interface, scratch.tun_name, sizeof(cfg->bind_interface));
+	return 0;
+}
+
+static int set_route_auto(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "no") == 0)
+		cfg->route_auto = TG_ROUTE_NO;
+	else if (strcmp(value, "default") == 0)
+		cfg->route_auto = TG_ROUTE_DEFAULT;
+	else if (strcmp(value, "prefixes") == 0)
+		cfg->route_auto = TG_ROUTE_PREFIXES;
+	else {
+		snprintf(err, errlen, "\"%s\" is not one of no, default, prefixes", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_route_prefixes(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	int n = tg_prefix_list_parse(value, cfg->route_prefixes, TG_ROUTE_PREFIXES_MAX, err,
+	                             errlen);
+
+	if (n < 0)
+		return -1;
+	cfg->nroute_prefixes = (unsigned)n;
+	return 0;
+}
+
+static int set_route_exclude(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	int n = tg_prefix_list_parse(value, cfg->route_exclude, TG_ROUTE_EXCLUDE_MAX, err, errlen);
+
+	if (n < 0)
+		return -1;
+	cfg->nroute_exclude = (unsigned)n;
+	return 0;
+}
+
+/* 0 is no table, and 253..255 are the kernel's default, main and local tables. */
+static int set_route_table(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	unsigned t;
+
+	if (set_range(&t, value, 1, 0xffffffffu, err, errlen) < 0)
+		return -1;
+	if (t >= 253 && t <= 255) {
+		snprintf(err, errlen, "%u is one of the kernel's own tables (253..255)", t);
+		return -1;
+	}
+	cfg->route_table = t;
+	return 0;
+}
+
+static int set_route_fwmark(struct tg_config *cfg, const char *value, char *err, size_t errlen)
+{
+	return set_mark(&cfg->route_fwmark, value, 1, err, errlen);
+}
+
+unsigned tg_config_relay_mark(const struct tg_config *cfg)
+{
+	if (cfg->relay_mark)
+		return cfg->relay_mark;
+	return cfg->route_auto != TG_ROUTE_NO ? cfg->route_fwmark : 0;
+}
+
+const char *tg_config_routes_path(const struct tg_config *cfg, char *buf, size_t len)
+{
+	snprintf(buf, len, "/run/tungate/%s%s%s.routes", cfg->netns, cfg->netns[0] ? "-" : "",
+	         cfg->tun_name);
+	return buf;
+}
+
+/* auto-route: relayd's mark must be the one the rule skips, and TAP has no routes of ours. */
+static int route_check(const struct tg_config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(cfg->bind_interface, cfg->tun_name) == 0) {
+		snprintf(err, errlen, "[relay] bind_interface is the TUN itself: that is a loop");
+		return -1;
+	}
+	if (cfg->route_auto == TG_ROUTE_NO)
+		return 0;
+	if (cfg->tap) {
+		snprintf(err, errlen, "[route] auto needs [tun] mode = tun");
+		return -1;
+	}
+	if (cfg->route_auto == TG_ROUTE_PREFIXES && cfg->nroute_prefixes == 0) {
+		snprintf(err, errlen, "[route] auto = prefixes needs [route] prefixes");
+		return -1;
+	}
+	if (cfg->relay_mark && cfg->relay_mark != cfg->route_fwmark) {
+		snprintf(err, errlen,
+		         "[relay] mark %#x differs from [route] fwmark %#x: relayd's traffic "
+		         "would loop into the TUN",
+		         cfg->relay_mark, cfg->route_fwmark);
+		return -1;
+	}
+	return 0;
+}
+
+/* TAP's proxy ARP/NDP and RAs act for the gateway: they need TAP, NDP and RAs its /64. */
+static int tap_check(const struct tg_config *cfg, char *err, size_t errlen)
+{
+	const unsigned char *a6 = cfg->gateway_ipv6.s6_addr;
+	const char *key = cfg->proxy_arp               ? "proxy_arp"
+	                  : cfg->proxy_ndp             ? "proxy_ndp"
+	                  : cfg->router_advertisements ? "router_advertisements"
+	                                               : NULL;
+
+	if (!key)
+		return 0;
+	if (!cfg->tap) {
+		snprintf(err, errlen, "[tun] %s needs [tun] mode = tap", key);
+		return -1;
+	}
+	if (!cfg->proxy_ndp && !cfg->router_advertisements)
+		return 0;
+	key = cfg->router_advertisements ? "router_advertisements" : "proxy_ndp";
+	if (!cfg->has_gateway_ipv6 || a6[0] == 0xff || (a6[0] == 0xfe && (a6[1] & 0xc0) == 0x80)) {
+		snprintf(err, errlen, "[tun] %s needs a global or unique-local [tun] gateway_ipv6",
+		         key);
+		return -1;
+	}
+	return 0;
+}
+
 int tg_config_check(const struct tg_config *cfg, char *err, size_t errlen)
 {
+	struct tg_rules *table;
+	int rc;
+
+	if (route_check(cfg, err, errlen) < 0 || tap_check(cfg, err, errlen) < 0)
+		return -1;
 	if (cfg->upstream == 1 && cfg->socks5_server[0] == '\0') {
 		snprintf(err, errlen, "[relay] upstream = socks5 needs [relay] socks5_server");
 		return -1;
@@ -405,7 +688,14 @@ int tg_config_check(const struct tg_config *cfg, char *err, size_t errlen)
 		         "[relay] socks5_user and socks5_password: set both or neither");
 		return -1;
 	}
-	return 0;
+	if (!(table = malloc(sizeof(*table)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = tg_config_rules(cfg, table, err, errlen);
+	explicit_bzero(table, sizeof(*table));
+	free(table);
+	return rc;
 }
 
 /*
@@ -422,13 +712,28 @@ static const struct config_key config_keys[] = {
         {{"tun", "mode", "mode", "tun|tap",
           "IP packets (default) or Ethernet frames, stackd then a gateway answering ARP/ND"},
          set_mode},
+        {{"tun", "offload", "offload", "yes|no",
+          "tun: checksum and TSO offloads through a vnet header (default yes)"},
+         set_offload},
         {{"tun", "gateway_mac", "gateway-mac", "MAC", "tap: default 02:54:47 + hash of the name"},
          set_gateway_mac},
         {{"tun", "gateway_ipv4", "gateway-ipv4", "A.B.C.D/N", "tap: default 198.18.0.254/24"},
          set_gateway_ipv4},
         {{"tun", "gateway_ipv6", "gateway-ipv6", "ADDR", "tap: default none"}, set_gateway_ipv6},
+        {{"tun", "proxy_arp", "proxy-arp", "yes|no",
+          "tap: answer ARP for every address off the gateway's subnet (default no)"},
+         set_proxy_arp},
+        {{"tun", "proxy_ndp", "proxy-ndp", "yes|no",
+          "tap: answer neighbour solicitations off gateway_ipv6's /64 (default no)"},
+         set_proxy_ndp},
+        {{"tun", "router_advertisements", "router-advertisements", "yes|no",
+          "tap: advertise gateway_ipv6's /64 and a default route, for SLAAC (default no)"},
+         set_router_advertisements},
         {{"stack", "max_flows", "max-flows", "N", "concurrent flows (default 4096)"},
          set_max_flows},
+        {{"stack", "flow_table_full", "flow-table-full", "refuse|evict",
+          "at max_flows: refuse (default) or evict the least recently active idle flow"},
+         set_flow_table_full},
         {{"stack", "handshake", "handshake", "fast|consistent",
           "SYN-ACK at once (default) or only once the upstream connected"},
          set_handshake},
@@ -450,10 +755,43 @@ static const struct config_key config_keys[] = {
          set_socks5_user},
         {{"relay", "socks5_password", "socks5-password", "PASSWORD", "RFC 1929"},
          set_socks5_password},
+        {{"relay", "mark", "mark", "N",
+          "SO_MARK on outbound sockets (default 0: none; auto-route: route.fwmark)"},
+         set_relay_mark},
+        {{"relay", "bind_interface", "bind-interface", "IFNAME",
+          "SO_BINDTODEVICE on outbound sockets (default none)"},
+         set_bind_interface},
+        {{"relay", "allow_local", "allow-local", "yes|no",
+          "let direct flows reach the gateway's own addresses and loopback (default no)"},
+         set_allow_local},
+        {{"rules", "rule", "rule", "SPEC",
+          "DEST PROTO [PORTS] ACTION [fast|consistent], in order (tungate.conf(5))"},
+         set_rule},
+        {{"rules", "default", "default-rule", "ACTION",
+          "direct, socks5:NAME or reject [fast|consistent] (default: [relay] upstream)"},
+         set_default_rule},
+        {{"route", "auto", "auto-route", "no|default|prefixes",
+          "routes through the TUN, with a rule that relayd's marked sockets skip (default no)"},
+         set_route_auto},
+        {{"route", "prefixes", "route-prefixes", "CIDR,...", "auto = prefixes: what to route"},
+         set_route_prefixes},
+        {{"route", "exclude", "route-exclude", "ADDR,...",
+          "never through the TUN (the SOCKS5 server is excluded anyway)"},
+         set_route_exclude},
+        {{"route", "table", "route-table", "N", "routing table of the TUN's routes (default 7474)"},
+         set_route_table},
+        {{"route", "fwmark", "route-fwmark", "N", "mark that bypasses the TUN (default 0x7474)"},
+         set_route_fwmark},
         {{"stats", "file", "stats-file", "PATH", "default /run/tungate/[NETNS-]TUN.stats"},
          set_stats_file},
         {{"log", "level", "log-level", "LEVEL", "error, warning, info (default) or debug"},
          set_log_level},
+        {{"log", "target", "log-target", "stderr|syslog",
+          "where every process logs; syslog reaches journald (default stderr)"},
+         set_log_target},
+        {{"metrics", "listen", "metrics-listen", "ADDR:PORT",
+          "Prometheus endpoint /metrics, e.g. 127.0.0.1:9474 (default empty: off)"},
+         set_metrics_listen},
         {{"privsep", "tunio_user", "tunio-user", "USER", "default _tungate-tunio"}, set_tunio_user},
         {{"privsep", "stackd_user", "stackd-user", "USER", "default _tungate-stackd"},
          set_stackd_user},
@@ -483,6 +821,8 @@ const struct tg_config_key *tg_config_key_at(size_t i)
 
 static bool section_known(const char *section)
 {
+	if (tg_rules_upstream_section(section))
+		return true;
 	for (size_t i = 0; i < NKEYS; i++)
 		if (strcmp(config_keys[i].pub.section, section) == 0)
 			return true;
@@ -494,6 +834,7 @@ void tg_config_defaults(struct tg_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	strcpy(cfg->tun_name, "tg0");
 	cfg->mtu = 1500;
+	cfg->offload = true;
 	/* TAP mode's gateway: 198.18.0.254/24, in the benchmarking range the docs use. */
 	cfg->gateway_ipv4.s_addr = htonl(0xc61200feu);
 	cfg->gateway_prefix = 24;
@@ -512,11 +853,19 @@ void tg_config_defaults(struct tg_config *cfg)
 	strcpy(cfg->chroot_dir, "/run/tungate/empty");
 	cfg->relayd_nofile = 65536;
 	cfg->seccomp = true;
+	/* auto-route: "tg" in ASCII, away from wg-quick's 51820 and the usual small tables */
+	cfg->route_table = 7474;
+	cfg->route_fwmark = 0x7474;
 }
 
 int tg_config_set(struct tg_config *cfg, const char *section, const char *key, const char *value,
                   char *err, size_t errlen)
 {
+	const char *upstream = tg_rules_upstream_section(section);
+
+	if (upstream)
+		return tg_rules_conf_upstream_key(&cfg->rules, upstream, key, value, cfg->line, err,
+		                                  errlen);
 	if (!section_known(section)) {
 		snprintf(err, errlen, "unknown section");
 		return -1;
@@ -620,8 +969,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		load_error(ctx, "%s: key outside any [section]", name);
 		return 0;
 	}
+	ctx->cfg->line = (uint32_t)ctx->line;
 	if (tg_config_set(ctx->cfg, section, name, value, why, sizeof(why)) < 0) {
-		load_error(ctx, "[%s] %s: %s", section, name, why);
+		/* A rule's own message names it: "rule 3: ..." or "default: ..." */
+		if (strcmp(section, "rules") == 0 &&
+		    (strcmp(name, "rule") == 0 || strcmp(name, "default") == 0))
+			load_error(ctx, "[%s] %s", section, why);
+		else
+			load_error(ctx, "[%s] %s: %s", section, name, why);
 		return 0;
 	}
 	return 1;
@@ -638,7 +993,9 @@ int tg_config_load_file(struct tg_config *cfg, const char *path, char *err, size
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	snprintf(cfg->rules.path, sizeof(cfg->rules.path), "%s", path);
 	rc = ini_parse_stream(read_line, &ctx, on_key, &ctx);
+	cfg->line = 0; /* what follows (flags) has no line */
 	read_failed = ferror(ctx.file) != 0;
 	fclose(ctx.file);
 	/* libinih reports the first line it could not parse at all; ours may come later. */

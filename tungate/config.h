@@ -14,6 +14,8 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "prefix.h"
+#include "rules.h"
 
 #define TG_MTU_MIN             576
 #define TG_MTU_MAX             65535
@@ -27,6 +29,15 @@
 #define TG_NRUN_AS             3          /* one user per child */
 #define TG_SOCKS5_SERVER_MAX   56         /* "[v6addr]:port" and a NUL */
 #define TG_SOCKS5_CRED_MAX     255        /* RFC 1929: one length byte */
+#define TG_ROUTE_PREFIXES_MAX  32         /* [route] prefixes */
+#define TG_ROUTE_EXCLUDE_MAX   16         /* [route] exclude, the SOCKS5 server not counted */
+
+/* [route] auto (docs/routing.md) */
+enum tg_route_auto {
+	TG_ROUTE_NO = 0,
+	TG_ROUTE_DEFAULT = 1,  /* everything not marked goes through the TUN */
+	TG_ROUTE_PREFIXES = 2, /* only [route] prefixes */
+};
 
 struct tg_config {
 	char tun_name[IFNAMSIZ];
@@ -37,13 +48,18 @@ struct tg_config {
 	char netns[NAME_MAX + 1]; /* empty: the TUN lives in tungate's own namespace */
 	/* [tun] mode = tap (docs/modes.md): an Ethernet device, stackd is a gateway on it */
 	bool tap;
+	bool offload; /* [tun] offload: IFF_VNET_HDR with checksum/TSO offloads (TUN mode only) */
 	bool has_gateway_mac; /* false: derived from the device name (tg_config_gateway_mac) */
 	unsigned char gateway_mac[6];
 	struct in_addr gateway_ipv4; /* the gateway's own address on the segment */
 	unsigned gateway_prefix;
 	bool has_gateway_ipv6;
 	struct in6_addr gateway_ipv6;
+	bool proxy_arp;             /* answer ARP for every address off the gateway's subnet */
+	bool proxy_ndp;             /* the same for neighbour solicitations off its /64 */
+	bool router_advertisements; /* RAs for gateway_ipv6's /64: SLAAC and a default route */
 	unsigned max_flows;
+	bool evict_when_full;            /* flow_table_full = evict (default refuse) */
 	unsigned connect_timeout;        /* seconds */
 	unsigned handshake;              /* enum tg_open_mode: fast (0) or consistent (1) */
 	unsigned tcp_idle_timeout;       /* seconds an established TCP flow may idle */
@@ -52,6 +68,8 @@ struct tg_config {
 	unsigned dns_timeout;            /* the same for flows to port 53: short-lived by nature */
 	char stats_file[PATH_MAX];       /* empty: /run/tungate/[NETNS-]TUN.stats */
 	enum tg_log_level log_level;
+	bool log_syslog;                           /* [log] target = syslog (default stderr) */
+	char metrics_listen[TG_SOCKS5_SERVER_MAX]; /* [metrics] listen "ADDR:PORT"; "": off */
 	/* [privsep] (docs/security.md): each child's user, indexed like enum tg_child_id */
 	struct tg_run_as {
 		char name[TG_USER_MAX];
@@ -67,6 +85,21 @@ struct tg_config {
 	char socks5_server[TG_SOCKS5_SERVER_MAX]; /* "A.B.C.D:PORT" or "[v6]:PORT", checked */
 	char socks5_user[TG_SOCKS5_CRED_MAX + 1];
 	char socks5_password[TG_SOCKS5_CRED_MAX + 1];
+	/* [relay] allow_local: direct flows may reach the gateway itself (docs/security.md) */
+	bool allow_local;
+	/* [relay] mark, bind_interface and [route] (docs/routing.md) */
+	unsigned relay_mark; /* SO_MARK on relayd's sockets; 0: none (auto-route: route.fwmark) */
+	char bind_interface[IFNAMSIZ]; /* SO_BINDTODEVICE on relayd's sockets; "": none */
+	unsigned route_auto;           /* enum tg_route_auto */
+	struct tg_prefix route_prefixes[TG_ROUTE_PREFIXES_MAX];
+	unsigned nroute_prefixes;
+	struct tg_prefix route_exclude[TG_ROUTE_EXCLUDE_MAX];
+	unsigned nroute_exclude;
+	unsigned route_table;  /* the routing table of the TUN's routes */
+	unsigned route_fwmark; /* relayd's sockets carry it; the rule skips them */
+	/* [rules] and [upstream NAME] (docs/rules.md), as written; tg_config_rules() compiles */
+	struct tg_rules_conf rules;
+	uint32_t line; /* the file line being applied, for the rules' messages; 0 for flags */
 };
 
 /* One key as the user sees it: INI place, flag (without "--"), and a line of help. */
@@ -100,8 +133,20 @@ int tg_config_load_file(struct tg_config *cfg, const char *path, char *err, size
  */
 int tg_config_check(const struct tg_config *cfg, char *err, size_t errlen);
 
+/*
+ * The routing table the children get: [rules] with [upstream NAME] sections, the [relay]
+ * socks5_* upstream and the default. Returns 0, or -1 with "FILE:LINE: ..." in err.
+ */
+int tg_config_rules(const struct tg_config *cfg, struct tg_rules *out, char *err, size_t errlen);
+
 /* The counters file: stats.file, or one derived from the netns and device names. */
 const char *tg_config_stats_path(const struct tg_config *cfg, char *buf, size_t len);
+
+/* auto-route's record of what it added: /run/tungate/[NETNS-]TUN.routes */
+const char *tg_config_routes_path(const struct tg_config *cfg, char *buf, size_t len);
+
+/* The mark relayd's sockets carry: relay.mark, or route.fwmark with auto-route, or 0. */
+unsigned tg_config_relay_mark(const struct tg_config *cfg);
 
 /* TAP mode: gateway_mac, or 02:54:47 ("TG") and three bytes hashed from the device name. */
 void tg_config_gateway_mac(const struct tg_config *cfg, unsigned char mac[6]);

@@ -10,10 +10,18 @@
 
 #include "link.h"
 #include "log.h"
+#include "proto.h"
 
-uint32_t tg_link_a_slot_size(unsigned mtu)
+uint32_t tg_link_a_slot_size(unsigned mtu, bool vnet_hdr)
 {
-	/* Room for the largest packet plus headroom, in whole cache lines. */
+	/*
+	 * Room for the largest packet plus headroom, in whole cache lines. With the vnet header,
+	 * the kernel hands over TCP super-packets of up to 64 KiB whatever the MTU, behind the
+	 * header. The slots are reused last-freed-first, so only the slots that a burst needed
+	 * at once are ever touched (and counted in RSS/PSS); the rest is address space.
+	 */
+	if (vnet_hdr)
+		mtu = (mtu > 0xffffu ? mtu : 0xffffu) + TG_VNET_HDR_LEN;
 	return (mtu + TG_LINK_A_HEADROOM + 63u) & ~63u;
 }
 
@@ -43,9 +51,10 @@ static void link_create(struct tg_shm_link *link, const char *name, uint32_t slo
 	          link->memfd, slot_count, slot_size, link->bell[0], link->bell[1]);
 }
 
-void tg_links_create(struct tg_shm_link *a, struct tg_shm_link *b, unsigned mtu)
+void tg_links_create(struct tg_shm_link *a, struct tg_shm_link *b, unsigned mtu, bool vnet_hdr)
 {
-	link_create(a, "A", tg_link_a_slot_size(mtu), TG_LINK_A_SLOTS, TG_LINK_FIRST_EPOCH);
+	link_create(a, "A", tg_link_a_slot_size(mtu, vnet_hdr), TG_LINK_A_SLOTS,
+	            TG_LINK_FIRST_EPOCH);
 	link_create(b, "B", TG_LINK_B_SLOT_SIZE, TG_LINK_B_SLOTS, TG_LINK_FIRST_EPOCH);
 }
 

@@ -5,6 +5,7 @@
 #ifndef TG_LINKS_H
 #define TG_LINKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,10 +34,11 @@ struct tg_shm_link {
 	uint32_t slot_count;
 };
 
-uint32_t tg_link_a_slot_size(unsigned mtu);
+/* vnet_hdr: the TUN has IFF_VNET_HDR (tun_offload.h): room for the header and 64 KiB packets. */
+uint32_t tg_link_a_slot_size(unsigned mtu, bool vnet_hdr);
 
 /* Creates link A (tunio <-> stackd) and link B (stackd <-> relayd). Fatal on failure. */
-void tg_links_create(struct tg_shm_link *a, struct tg_shm_link *b, unsigned mtu);
+void tg_links_create(struct tg_shm_link *a, struct tg_shm_link *b, unsigned mtu, bool vnet_hdr);
 void tg_links_close(struct tg_shm_link *link);
 /*
  * Replaces a link whose process died: a new segment and bells with the next epoch. The old

@@ -21,14 +21,19 @@
 
 #include "children.h"
 #include "config.h"
+#include "config_print.h"
 #include "ctl.h"
+#include "demo.h"
 #include "links.h"
 #include "log.h"
+#include "metrics.h"
 #include "privsep.h"
+#include "route.h"
 #include "service.h"
 #include "spawn.h"
 #include "stats.h"
 #include "tun.h"
+#include "tun_offload.h"
 
 #define STOP_GRACE_SEC 5 /* after SIGTERM, before SIGKILL */
 #define KILL_GRACE_SEC 2 /* after SIGKILL, before giving up on a child */
@@ -39,6 +44,7 @@ enum {
 	OPT_JSON,
 	OPT_LIBEXEC_DIR,
 	OPT_VERSION,
+	OPT_PRINT_CONFIG,
 	OPT_KEY_BASE = 1024, /* + index into the configuration keys: a flag that sets a key */
 };
 
@@ -52,8 +58,11 @@ struct cli {
 	const char *config_path;
 	const char *libexec_dir;
 	bool check;
-	bool stats; /* `tungate stats`: print the running gateway's counters */
+	bool check_command; /* `tungate check FILE`: -n that insists on a file */
+	bool stats;         /* `tungate stats`: print the running gateway's counters */
+	bool demo;          /* `tungate demo`: run the demo script (demo.c) */
 	bool json;
+	bool print_config;
 	const char *test_forbidden; /* hidden, tests only: CHILD:CALL (docs/security.md) */
 	struct override overrides[MAX_OVERRIDES];
 	size_t noverrides;
@@ -62,7 +71,8 @@ struct cli {
 struct tungate {
 	struct tg_config cfg;
 	char ifname[IFNAMSIZ];
-	int tun_fd; /* kept open: the device outlives a tunio restart */
+	int tun_fd;             /* kept open: the device outlives a tunio restart */
+	struct tg_route *route; /* auto-route's routes and rules; NULL: none */
 	struct tg_shm_link link_a;
 	struct tg_shm_link link_b;
 	struct tg_children kids;
@@ -79,6 +89,7 @@ struct tungate {
 	struct tg_child_env env;
 	const struct cli *cli;
 	struct event *ev_hup;
+	struct tg_metrics *metrics; /* [metrics] listen; NULL: off */
 	bool announced_ready;
 	bool stopping;
 	bool killed; /* SIGKILL was sent: the next deadline gives up */
@@ -86,9 +97,16 @@ struct tungate {
 };
 
 static const char synopsis[] =
-        "usage: tungate [-n] [-c FILE] [--KEY VALUE ...] [--libexec-dir DIR]\n"
+        "usage: tungate [run] [-c FILE] [--KEY VALUE ...] [--libexec-dir DIR] [--print-config]\n"
+        "       tungate check [-c] FILE [--KEY VALUE ...]     (also: tungate -n -c FILE)\n"
         "       tungate stats [--json] [-c FILE] [--netns NAME] [--tun-name NAME]\n"
+        "       tungate demo\n"
         "       tungate --help | --version\n";
+
+static const char exit_codes[] =
+        "\nExit status: 0 success (run: stopped by SIGTERM/SIGINT); 1 runtime failure (a device,\n"
+        "namespace or child that cannot be set up or kept running; stats: no running gateway);\n"
+        "2 usage or configuration error (check prints FILE:LINE: reason).\n";
 
 __attribute__((noreturn)) static void usage(void)
 {
@@ -100,9 +118,14 @@ __attribute__((noreturn)) static void usage(void)
 __attribute__((noreturn)) static void help(void)
 {
 	printf("%s\n"
+	       "Commands: run (the default) runs the gateway in the foreground; check validates a\n"
+	       "configuration; stats prints a running gateway's counters; demo runs the\n"
+	       "three-namespace demo (root).\n\n"
 	       "  -c, --config FILE          INI file; flags win over it\n"
 	       "  -n, --check                check the configuration, print \"config OK\" and "
 	       "exit\n"
+	       "      --print-config         print the effective configuration (INI, passwords\n"
+	       "                             hidden) and exit\n"
 	       "      --json                 with `stats`: print JSON instead of a table\n"
 	       "      --libexec-dir DIR      where tunio, stackd and relayd are (default: next to\n"
 	       "                             tungate)\n"
@@ -115,6 +138,7 @@ __attribute__((noreturn)) static void help(void)
 		snprintf(flag, sizeof(flag), "--%s %s", k->flag, k->metavar);
 		printf("      %-30s [%s] %s\n%37s%s\n", flag, k->section, k->name, "", k->help);
 	}
+	fputs(exit_codes, stdout);
 	exit(0);
 }
 
@@ -129,6 +153,7 @@ static struct option *long_options(void)
 	        {"libexec-dir", required_argument, NULL, OPT_LIBEXEC_DIR},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, OPT_VERSION},
+	        {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
 	};
 	size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), nkeys = tg_config_nkeys();
 	struct option *opts = calloc(nfixed + nkeys + 1, sizeof(*opts));
@@ -148,9 +173,21 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 	const struct tg_config_key *key;
 	int ch;
 
-	/* `tungate stats [flags]`: the same flags locate the gateway whose counters to show. */
-	if (argc > 1 && strcmp(argv[1], "stats") == 0) {
-		cli->stats = true;
+	/*
+	 * A subcommand first: `run` (the default), `check` (-n), `stats` (the same flags locate
+	 * the gateway whose counters to show) or `demo`.
+	 */
+	if (argc > 1 && argv[1][0] != '-') {
+		if (strcmp(argv[1], "stats") == 0)
+			cli->stats = true;
+		else if (strcmp(argv[1], "check") == 0)
+			cli->check = cli->check_command = true;
+		else if (strcmp(argv[1], "demo") == 0)
+			cli->demo = true;
+		else if (strcmp(argv[1], "run") != 0) {
+			fprintf(stderr, "tungate: unknown command \"%s\"\n", argv[1]);
+			usage();
+		}
 		argv[1] = argv[0];
 		argc--;
 		argv++;
@@ -168,6 +205,9 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_JSON:
 			cli->json = true;
+			break;
+		case OPT_PRINT_CONFIG:
+			cli->print_config = true;
 			break;
 		case OPT_TEST_FORBIDDEN:
 			cli->test_forbidden = optarg;
@@ -189,6 +229,13 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 		}
 	}
 	free(longopts);
+	/* `tungate check FILE`: the file may come without -c, as nginx -t and sshd -t take it. */
+	if (cli->check && !cli->config_path && optind == argc - 1)
+		cli->config_path = argv[optind++];
+	if (cli->check_command && !cli->config_path) {
+		fprintf(stderr, "tungate: check: which configuration file?\n");
+		usage();
+	}
 	if (optind != argc) {
 		fprintf(stderr, "tungate: unexpected argument \"%s\"\n", argv[optind]);
 		usage();
@@ -220,7 +267,7 @@ static int config_try(struct tg_config *cfg, const struct cli *cli, char *err, s
 		return -1;
 	}
 	/* Users are looked up here: a missing one is a configuration error like any other. */
-	if (!cli->stats && tg_privsep_resolve(cfg, err, errlen) < 0)
+	if (!cli->stats && !cli->print_config && tg_privsep_resolve(cfg, err, errlen) < 0)
 		return -1;
 	return 0;
 }
@@ -396,6 +443,7 @@ static void child_gone(struct tungate *tg, struct tg_child *k, int status)
 		return;
 	}
 	k->restarts = ms_since(&k->last_start) < QUICK_DEATH_MS ? k->restarts + 1 : 0;
+	tg_metrics_child_died(tg->metrics, id);
 	renew_links(tg, id);
 	schedule_restart(tg, k);
 }
@@ -562,6 +610,31 @@ static int stats_open(const struct tg_config *cfg, char *path, size_t len)
 	return fd;
 }
 
+/*
+ * A metrics address that cannot be bound is a runtime failure: no child starts, and what was
+ * set up (routes, the device) is taken down as at any stop; exit 1.
+ */
+static void metrics_start(struct tungate *tg, int stats_fd)
+{
+	struct tg_metrics_src src = {stats_fd, &tg->link_a, &tg->link_b, &tg->kids};
+	char err[300];
+
+	tg->metrics = tg_metrics_start(tg->base, tg->cfg.metrics_listen, &src, err, sizeof(err));
+	if (!tg->metrics) {
+		log_warnx("%s", err);
+		stop(tg, 1);
+	}
+}
+
+/* libevent's own warnings (evhttp's included) in our format and to our target. */
+static void on_libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
 int main(int argc, char **argv)
 {
 	static struct tungate tg;
@@ -570,15 +643,24 @@ int main(int argc, char **argv)
 	int stats_fd;
 
 	log_init("tungate", TG_LOG_INFO);
+	event_set_log_callback(on_libevent_log);
 	cli_parse(argc, argv, &cli);
+	if (cli.demo)
+		return tg_demo_exec(cli.libexec_dir);
 	config_build(&tg.cfg, &cli);
 	if (cli.check) {
 		printf("config OK\n");
 		return 0;
 	}
+	if (cli.print_config) {
+		tg_config_print(&tg.cfg, stdout);
+		return 0;
+	}
 	if (cli.stats)
 		return print_stats(&tg.cfg, cli.json);
 	log_setlevel(tg.cfg.log_level);
+	if (tg.cfg.log_syslog)
+		log_open_syslog();
 	if (cli.libexec_dir)
 		snprintf(libexec, sizeof(libexec), "%s", cli.libexec_dir);
 	else
@@ -588,7 +670,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	tg.tun_fd = tg_tun_open(&tg.cfg, tg.ifname);
-	tg_links_create(&tg.link_a, &tg.link_b, tg.cfg.mtu);
+	tg.route = tg_route_setup(&tg.cfg, tg.ifname); /* before the privileges go */
+	tg_links_create(&tg.link_a, &tg.link_b, tg.cfg.mtu, tg_tun_has_vnet_hdr(tg.tun_fd));
 	tg.cli = &cli;
 	events_setup(&tg);
 	tg.kids.base = tg.base;
@@ -597,10 +680,17 @@ int main(int argc, char **argv)
 	tg_service_init(tg.base);
 
 	stats_fd = stats_open(&tg.cfg, stats_path, sizeof(stats_path));
+	if (tg.cfg.metrics_listen[0])
+		metrics_start(&tg, stats_fd); /* before the privileges go: any port may be bound */
 	/* Everything that needed privilege exists now: keep only what (re)starting needs. */
 	tg_privsep_enter(&tg.cfg);
-	tg.env = (struct tg_child_env){&tg.cfg, tg.tun_fd, &tg.link_a, &tg.link_b, stats_fd};
-	if (tg_children_start(&tg.kids, &tg.env) < 0)
+	tg.env = (struct tg_child_env){
+	        &tg.cfg,  tg.tun_fd, &tg.link_a, &tg.link_b,
+	        stats_fd, -1,        -1}; /* the rules' memfds: set just below */
+	tg_children_make_rules(&tg.env, &tg.cfg);
+	if (tg.stopping)
+		; /* set-up failed (metrics): nothing to start */
+	else if (tg_children_start(&tg.kids, &tg.env) < 0)
 		stop(&tg, 1);
 	else
 		log_running(&tg);
@@ -610,7 +700,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < TG_NCHILD; i++)
 		tg_children_reaped(&tg.kids.child[i]); /* all are gone: frees their events */
 	tg_service_free();
+	tg_metrics_free(tg.metrics);
 	events_free(&tg);
+	tg_route_teardown(tg.route); /* the children are gone: nothing relays any more */
 	tg_links_close(&tg.link_a);
 	tg_links_close(&tg.link_b);
 	close(tg.tun_fd);

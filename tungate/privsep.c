@@ -6,6 +6,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/capability.h>
+#include <stdint.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -132,10 +134,26 @@ static void chroot_prepare(const char *dir)
 		fatalx("[privsep] chroot %s: not empty", dir);
 }
 
+/*
+ * Beyond the five: CAP_NET_ADMIN while auto-route's routes are in place (removing them at exit
+ * needs it: netlink checks the sender's capability, not only the socket opener's), CAP_NET_RAW
+ * while relayd sets SO_MARK (a relayd started later gets at most what tungate holds).
+ */
+static uint64_t extra_caps(const struct tg_config *cfg)
+{
+	uint64_t caps = 0;
+
+	if (cfg->route_auto != TG_ROUTE_NO)
+		caps |= 1ull << CAP_NET_ADMIN;
+	if (tg_config_relay_mark(cfg))
+		caps |= 1ull << CAP_NET_RAW;
+	return caps;
+}
+
 void tg_privsep_enter(const struct tg_config *cfg)
 {
 	chroot_prepare(cfg->chroot_dir);
 	if (!cfg->seccomp)
 		log_warnx("[privsep] seccomp = no: the children run without system call filters");
-	tg_sandbox_tungate();
+	tg_sandbox_tungate(extra_caps(cfg));
 }

@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tun_offload.h"
 
-/* Returns an fd of the namespace to come back to, or -1 when no switch was needed. */
-static int netns_enter(const char *name)
+int tg_netns_enter(const char *name)
 {
 	char path[PATH_MAX];
 	int home, target;
@@ -41,7 +41,7 @@ static int netns_enter(const char *name)
 	return home;
 }
 
-static void netns_leave(int home)
+void tg_netns_leave(int home)
 {
 	if (home < 0)
 		return;
@@ -64,7 +64,7 @@ static const char *tunsetiff_hint(int err)
 	}
 }
 
-static int tun_create(const char *name, bool tap, char ifname[IFNAMSIZ])
+static int tun_create(const char *name, bool tap, bool offload, char ifname[IFNAMSIZ])
 {
 	struct ifreq ifr;
 	int fd, fl;
@@ -75,6 +75,9 @@ static int tun_create(const char *name, bool tap, char ifname[IFNAMSIZ])
 	memset(&ifr, 0, sizeof(ifr));
 	/* TAP: Ethernet frames, the same bytes to tunio; stackd is a host on the segment. */
 	ifr.ifr_flags = (tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI;
+	/* TUN: a virtio_net_hdr before each packet, for checksum and TSO offload (tun_offload.h) */
+	if (!tap && offload)
+		ifr.ifr_flags |= IFF_VNET_HDR;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		fatal("TUN %s: TUNSETIFF%s", name, tunsetiff_hint(errno));
@@ -84,6 +87,8 @@ static int tun_create(const char *name, bool tap, char ifname[IFNAMSIZ])
 		fatal("TUN %s: O_NONBLOCK", name);
 	memcpy(ifname, ifr.ifr_name, IFNAMSIZ);
 	ifname[IFNAMSIZ - 1] = '\0';
+	if (!tap && offload)
+		tg_tun_offload_setup(fd, ifname);
 	return fd;
 }
 
@@ -130,16 +135,16 @@ static void tun_configure(int s, const struct tg_config *cfg, const char *ifname
 
 int tg_tun_open(const struct tg_config *cfg, char ifname[IFNAMSIZ])
 {
-	int home = netns_enter(cfg->netns);
+	int home = tg_netns_enter(cfg->netns);
 	int fd, s;
 
-	fd = tun_create(cfg->tun_name, cfg->tap, ifname);
+	fd = tun_create(cfg->tun_name, cfg->tap, cfg->offload, ifname);
 	/* Created after setns: the ioctls act on the socket's namespace, the TUN's one. */
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		fatal("socket for interface ioctls");
 	tun_configure(s, cfg, ifname);
 	close(s);
-	netns_leave(home);
+	tg_netns_leave(home);
 	return fd;
 }

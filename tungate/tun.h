@@ -17,4 +17,11 @@
  */
 int tg_tun_open(const struct tg_config *cfg, char ifname[IFNAMSIZ]);
 
+/*
+ * Switches to /run/netns/NAME (fatal on error) and returns an fd of the namespace to come back
+ * to with tg_netns_leave(), or -1 when name is "" and nothing was switched.
+ */
+int tg_netns_enter(const char *name);
+void tg_netns_leave(int home);
+
 #endif

@@ -2,8 +2,9 @@
  * The two packet paths of tunio.
  *
  * TUN -> link: packets are read straight into our own link slots (no copy), up to RX_BATCH
- * per wakeup, and flushed to stackd once per batch. With no free slot, reading stops until
- * stackd hands slots back; the kernel queues (and at worst drops) meanwhile.
+ * per wakeup, and flushed to stackd once per batch. With no free slot (with the vnet header:
+ * RX_INFLIGHT_MAX slots out), reading stops until stackd hands slots back; the kernel queues
+ * (and at worst drops) meanwhile.
  *
  * link -> TUN: each PACKET from stackd is queued, then written with one write() per packet
  * straight from stackd's slot, which goes back once written. The queue can hold every slot
@@ -13,6 +14,11 @@
  * Descriptors are untrusted (stackd parses hostile packets): the link checked slot index and
  * length; here the type, a non-empty slot, and that no slot is named twice. Bad ones are
  * counted and dropped, never fatal.
+ *
+ * With IFF_VNET_HDR on the TUN (tungate/tun_offload.c) every read and write starts with a
+ * struct virtio_net_hdr, which stays in the slot in front of the packet (TG_PKT_F_VNET);
+ * tunio never parses it. A packet from stackd without the header gets a zero one (no
+ * offload) in front; one with a header that says nothing goes to a plain TUN without it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +34,12 @@
 
 #define RX_BATCH         64
 #define RESUME_POLL_USEC 1000
+/*
+ * With the vnet header a slot holds a TSO packet of up to 64 KiB, and every slot a burst ever
+ * filled stays resident in shared memory. Holding more than this many at once with stackd
+ * would only add delay (16 MiB is ~30 ms of data at 4 Gbit/s); the TUN's queue takes the rest.
+ */
+#define RX_INFLIGHT_MAX 256u
 
 /* ---- TUN -> link -------------------------------------------------------------------------- */
 
@@ -45,9 +57,18 @@ static void rx_pause(struct tunio *t)
 	event_add(t->ev_resume, &tv);
 }
 
+/* A slot may be read into: one is free, and with the vnet header fewer than the cap are out. */
+static bool rx_room(struct tunio *t)
+{
+	uint32_t count = tg_link_slot_count(t->link);
+	uint32_t cap = count < RX_INFLIGHT_MAX ? count : RX_INFLIGHT_MAX;
+
+	return tg_link_free_slots(t->link) > (t->vnet_hdr ? count - cap : 0);
+}
+
 static void rx_resume_if_slots(struct tunio *t)
 {
-	if (!t->rx_paused || tg_link_free_slots(t->link) == 0)
+	if (!t->rx_paused || !rx_room(t))
 		return;
 	t->rx_paused = false;
 	event_del(t->ev_resume);
@@ -68,7 +89,7 @@ static int rx_one(struct tunio *t)
 	struct tg_desc d = {.type = TG_MSG_PACKET};
 	ssize_t n;
 
-	d.slot = tg_link_alloc(t->link);
+	d.slot = rx_room(t) ? tg_link_alloc(t->link) : TG_NO_SLOT;
 	if (d.slot == TG_NO_SLOT) {
 		rx_pause(t);
 		return 0;
@@ -88,6 +109,13 @@ static int rx_one(struct tunio *t)
 		}
 		return 1;
 	}
+	if (t->vnet_hdr && (size_t)n <= TG_VNET_HDR_LEN) {
+		tg_link_unalloc(t->link, d.slot);
+		t->c.drop_empty++;
+		return 1;
+	}
+	if (t->vnet_hdr)
+		d.flags = TG_PKT_F_VNET;
 	d.len = (uint32_t)n;
 	if (tg_link_send(t->link, &d) < 0) {
 		tg_link_unalloc(t->link, d.slot);
@@ -146,7 +174,8 @@ void pump_from_link(struct tunio *t, const struct tg_desc *d)
 			tg_link_release(t->link, d->slot);
 		return;
 	}
-	if (d->slot == TG_NO_SLOT || d->len == 0) {
+	if (d->slot == TG_NO_SLOT || d->len == 0 ||
+	    ((d->flags & TG_PKT_F_VNET) && d->len <= TG_VNET_HDR_LEN)) {
 		t->c.drop_bad_desc++;
 		if (d->slot != TG_NO_SLOT && !t->txq.held[d->slot])
 			tg_link_release(t->link, d->slot);
@@ -170,6 +199,38 @@ static void tx_write_error(struct tunio *t)
 	}
 }
 
+/*
+ * One packet to the TUN, adapting the vnet header to what the TUN expects. Returns what
+ * write() does; -1 with errno EPROTO for a header a plain TUN cannot take.
+ */
+static ssize_t tx_write_one(struct tunio *t, const struct tg_desc *d)
+{
+	/*
+	 * A zero header, then the packet: rare (stackd answers with headers once it saw one),
+	 * and a copy because tunio's system call filter has no writev().
+	 */
+	static uint8_t bounce[TG_VNET_HDR_LEN + 0xffff];
+	const uint8_t *pkt = tg_link_peer_slot(t->link, d->slot);
+
+	if (t->vnet_hdr && !(d->flags & TG_PKT_F_VNET)) {
+		if (d->len > sizeof(bounce) - TG_VNET_HDR_LEN) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		memcpy(bounce + TG_VNET_HDR_LEN, pkt, d->len);
+		return write(t->tun_fd, bounce, TG_VNET_HDR_LEN + d->len);
+	}
+	if (!t->vnet_hdr && (d->flags & TG_PKT_F_VNET)) {
+		/* Only flags and gso_type (the first two bytes) ask the device for anything. */
+		if (pkt[0] != 0 || pkt[1] != 0) {
+			errno = EPROTO;
+			return -1;
+		}
+		return write(t->tun_fd, pkt + TG_VNET_HDR_LEN, d->len - TG_VNET_HDR_LEN);
+	}
+	return write(t->tun_fd, pkt, d->len);
+}
+
 /* Writes queued packets in order; returns false if the TUN is full. */
 static bool tx_write(struct tunio *t)
 {
@@ -177,7 +238,7 @@ static bool tx_write(struct tunio *t)
 
 	while (q->len > 0) {
 		const struct tg_desc *d = &q->desc[q->head];
-		ssize_t n = write(t->tun_fd, tg_link_peer_slot(t->link, d->slot), d->len);
+		ssize_t n = tx_write_one(t, d);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -7,10 +7,14 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -64,13 +68,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 	        {"link-a", required_argument, NULL, 'a'},
 	        {"tap", no_argument, NULL, 'T'},
 	        {"log-level", required_argument, NULL, 'l'},
+	        {"log-target", required_argument, NULL, 'L'},
 	        {"stats-fd", required_argument, NULL, 's'},
 	        {"ctl-fd", required_argument, NULL, 'C'},
 	        {"sandbox", required_argument, NULL, 'S'},
 	        {"test-forbidden", required_argument, NULL, 'X'},
 	        {NULL, 0, NULL, 0},
 	};
-	bool have_tun = false, have_a = false;
+	bool have_tun = false, have_a = false, syslog_on;
 	unsigned long fd;
 	int ch;
 
@@ -97,6 +102,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case 'l':
 			if (log_parse_level(optarg, &o->level) < 0)
 				bad_arg("--log-level", optarg);
+			break;
+		case 'L': /* before the sandbox: syslog's socket is connected here */
+			if (log_parse_target(optarg, &syslog_on) < 0)
+				bad_arg("--log-target", optarg);
+			if (syslog_on)
+				log_open_syslog();
 			break;
 		case 's':
 			if (tg_parse_uint(optarg, 0, 1u << 30, &fd) < 0)
@@ -129,6 +140,17 @@ static void parse_args(int argc, char **argv, struct options *o)
 }
 
 /* The first message from stackd must be its HELLO; a link whose HELLO fails is not used. */
+/* IFF_VNET_HDR (tungate/tun_offload.c): every packet goes both ways behind a virtio_net_hdr. */
+static bool tun_has_vnet_hdr(int fd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return false; /* not a TUN (a test's socket): plain packets */
+	return (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+}
+
 static void hello_received(struct tunio *t, const struct tg_desc *d)
 {
 	struct tg_msg_hello h;
@@ -288,6 +310,7 @@ int main(int argc, char **argv)
 	fl = fcntl(t.tun_fd, F_GETFL);
 	if (fl < 0 || fcntl(t.tun_fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		fatal("TUN fd %d: O_NONBLOCK", t.tun_fd);
+	t.vnet_hdr = tun_has_vnet_hdr(t.tun_fd);
 	t.base = event_base_new();
 	if (!t.base)
 		fatalx("event_base_new failed");
@@ -307,8 +330,8 @@ int main(int argc, char **argv)
 
 	if (!ev_stats || event_add(ev_stats, &stats_tv) < 0)
 		fatalx("cannot set up the stats timer");
-	log_debug("attached to link A (slot size %u)%s, waiting for stackd's HELLO", t.slot_size,
-	          o.tap ? ", TAP mode" : "");
+	log_debug("attached to link A (slot size %u)%s%s, waiting for stackd's HELLO", t.slot_size,
+	          o.tap ? ", TAP mode" : "", t.vnet_hdr ? ", vnet header" : "");
 	tg_sandbox_tunio(&o.sandbox);
 
 	tg_ctl_send_ready(o.ctl_fd);

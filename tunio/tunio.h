@@ -53,6 +53,7 @@ struct tunio {
 	struct tg_ctl_event *ctl;
 	int tun_fd;
 	uint32_t slot_size;
+	bool vnet_hdr; /* the TUN has IFF_VNET_HDR: packets carry a virtio_net_hdr */
 	bool hello_done;
 	bool rx_paused;
 	bool write_error_logged;

@@ -78,6 +78,11 @@
 #define LWIP_IPV6_AUTOCONFIG          0
 #define LWIP_IPV6_SEND_ROUTER_SOLICIT 0
 #define LWIP_ND6_ALLOW_RA_UPDATES     0
+/*
+ * The tungate patch 0005: lwIP's neighbour advertisements carry the Router flag, or a client
+ * that learned the gateway from its RAs (stackd/nd_router.c) drops it as its default router.
+ */
+#define LWIP_TG_ND6_ROUTER 1
 
 /* Checksums are verified on every received packet and computed on every sent one. */
 #define CHECKSUM_GEN_IP      1
@@ -90,6 +95,11 @@
 #define CHECKSUM_CHECK_TCP   1
 #define CHECKSUM_CHECK_ICMP  1
 #define CHECKSUM_CHECK_ICMP6 1
+/*
+ * Per-netif switches over the above: with the TUN's vnet header, TCP checksums are left to
+ * the kernel on output, and one TSO super-packet at a time skips the check (stackd/offload.c).
+ */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
 
 /* ---- TCP ------------------------------------------------------------------------------- */
 

@@ -34,13 +34,11 @@
 static uint64_t assert_count;
 
 /*
- * Fuzz builds (TG_FUZZ) let a fuzzer define its own clock instead (fuzz/stackd_env.c), so that
- * lwIP's timers advance with the input rather than the wall clock and a finding replays.
+ * Weak: the fuzzers and the packet replay test (fuzz/stackd_env.c) define their own clock, so
+ * that lwIP's timers advance with the input rather than the wall clock and a finding replays.
+ * stackd itself has no other definition.
  */
-#ifdef TG_FUZZ
-__attribute__((weak))
-#endif
-u32_t sys_now(void)
+__attribute__((weak)) u32_t sys_now(void)
 {
 	struct timespec ts;
 

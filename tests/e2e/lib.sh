@@ -96,6 +96,10 @@ TG_HTTPD_PID=
 TG_WATCHDOG_PID=
 TG_FAILED=0
 TG_PIDS=()
+# Sanitizer builds: LeakSanitizer runs in the sandboxed children too, at the price of their
+# chroot (common/sandbox.c, docs/security.md); test_sandbox.sh turns it off to check the chroot.
+# Release builds ignore it. Any sanitizer report in tungate's log fails the test at cleanup.
+export TG_SANITIZER_LEAK_CHECK=${TG_SANITIZER_LEAK_CHECK:-1}
 TG_NS_CREATED=()
 
 tg_say() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
@@ -210,6 +214,12 @@ tg_stop_gateway() {
 	wait "$pid" 2>/dev/null
 }
 
+# Sanitizer reports (ASan, LeakSanitizer at exit, UBSan) of any process in tungate's log.
+tg_sanitizer_reports() {
+	[[ -n $TG_LOG && -f $TG_LOG ]] || return 0
+	grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|LeakSanitizer has encountered|SUMMARY: [A-Za-z]*Sanitizer|runtime error:' "$TG_LOG" | head -n 10
+}
+
 tg_cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -219,6 +229,15 @@ tg_cleanup() {
 		wait "$TG_WATCHDOG_PID" 2>/dev/null
 	fi
 	tg_stop_gateway
+	# The leak check runs as each process exits: only now is the log complete.
+	local reports
+	reports=$(tg_sanitizer_reports)
+	if [[ -n $reports ]]; then
+		echo "FAIL: sanitizer report(s) in tungate's log:"
+		printf '%s\n' "$reports" | sed 's/^/    /'
+		grep -E -A 40 -m 3 'ERROR: (AddressSanitizer|LeakSanitizer)' "$TG_LOG" | head -n 120
+		((rc == 0)) && rc=1
+	fi
 	local p
 	for p in "${TG_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
@@ -360,11 +379,14 @@ tg_start_gateway() {
 		return 0
 	fi
 	local bin=${TG_BIN_DIR:-$TG_REPO_DIR/build/bin}
-	local b
+	local kids=${TG_LIBEXEC_DIR:-$bin} # `tungate demo` of an installed package sets it
+	local b d
 	for b in tungate tunio stackd relayd; do
-		[[ -x $bin/$b ]] || fail "$bin/$b not found: build first (scripts/build.sh), or pass the bin dir"
+		[[ $b == tungate ]] && d=$bin || d=$kids
+		[[ -x $d/$b ]] || fail "$d/$b not found: build first (scripts/build.sh), or pass the bin dir"
 	done
 	local -a cmd=("$bin/tungate" --netns "$TG_NS_CLIENT" --tun-address "$TG_CLIENT_PREFIX")
+	[[ $kids != "$bin" ]] && cmd+=(--libexec-dir "$kids")
 	# shellcheck disable=SC2206
 	[[ -n ${TG_TUNGATE_ARGS:-} ]] && cmd+=($TG_TUNGATE_ARGS)
 	cmd+=("$@")
@@ -385,6 +407,72 @@ tg_start_gateway() {
 		fail "route $TG_SERVER_NET dev $TG_TUN in $TG_NS_CLIENT"
 	[[ $TG_IPV6 == 1 ]] && tg_tun_ipv6
 	tg_say "TUN $TG_TUN is up in $TG_NS_CLIENT: $(ip -n "$TG_NS_CLIENT" -br link show dev "$TG_TUN" | tr -s ' ')"
+	tg_fd_baseline
+}
+
+# Descriptor counts of tungate and its children once they are set up (steady for 0.3 s), for
+# the teardown check: "tungate=N tunio=N stackd=N relayd=N", empty if a process is missing.
+TG_FD_BASE=
+tg_fd_counts() {
+	local out="tungate=$(tg_fd_count "$TG_GW_PID")" c pid
+	for c in tunio stackd relayd; do
+		pid=$(tg_gw_child "$c")
+		[[ -n $pid ]] || return 1
+		out+=" $c=$(tg_fd_count "$pid")"
+	done
+	echo "$out"
+}
+tg_fd_baseline() {
+	local prev= cur i
+	TG_FD_BASE=
+	for ((i = 0; i < 30; i++)); do
+		cur=$(tg_fd_counts) || cur=
+		if [[ -n $cur && $cur == "$prev" ]]; then
+			TG_FD_BASE=$cur
+			return 0
+		fi
+		prev=$cur
+		sleep 0.15
+	done
+}
+
+# Teardown (from tg_check_clean_stop): once traffic stopped, tungate, tunio and stackd hold the
+# descriptors they started with, relayd too when it holds no flow (its sockets are per flow),
+# and every link slot of stackd is back (stackd's link_*_slots_out, with a stats file). Waits
+# up to 5 s for flows that are still closing.
+tg_relayd_idle() {
+	[[ -n $TG_STATS_FILE ]] || return 1
+	local k v
+	for k in tcp_flows_open udp_flows_open icmp_requests; do
+		v=$(tg_stat relayd "$k") || return 1
+		((v == 0)) || return 1
+	done
+	[[ $(tg_stat relayd socks_udp_assoc_opened) == "$(tg_stat relayd socks_udp_assoc_ended)" ]]
+}
+tg_check_baseline() {
+	[[ $TG_KERNEL_PATH == 1 || -z $TG_FD_BASE ]] && return 0
+	local want=$TG_FD_BASE cur i slots=ok relayd_too=0 a b
+	tg_relayd_idle && relayd_too=1
+	((relayd_too)) || want=${want% relayd=*}
+	for ((i = 0; i < 50; i++)); do
+		cur=$(tg_fd_counts) || cur=
+		((relayd_too)) || cur=${cur% relayd=*}
+		slots=ok
+		if [[ -n $TG_STATS_FILE ]]; then
+			a=$(tg_stat stackd link_a_slots_out) || a=0
+			b=$(tg_stat stackd link_b_slots_out) || b=0
+			((a == 0 && b == 0)) || slots="link A $a, link B $b slots out"
+		fi
+		[[ $cur == "$want" && $slots == ok ]] && break
+		sleep 0.1
+	done
+	if [[ $cur != "$want" ]]; then
+		tg_fail_check "descriptors not back to their baseline after the test: $cur (baseline $want)"
+	elif [[ $slots != ok ]]; then
+		tg_fail_check "stackd's link slots not all back after the test: $slots"
+	else
+		tg_pass "descriptors back to baseline ($cur${TG_STATS_FILE:+, all link slots back})"
+	fi
 }
 
 # Run a command in the client namespace.
@@ -404,6 +492,7 @@ tg_check_gateway_alive() {
 tg_check_clean_stop() {
 	[[ $TG_KERNEL_PATH == 1 ]] && return 0
 	tg_gw_alive || { tg_fail_check "clean stop: tungate is not running"; return; }
+	tg_check_baseline
 	local pid=$TG_GW_PID i rc left t0
 	t0=$(tg_now)
 	kill -TERM "$pid"

@@ -9,6 +9,11 @@
 # (c) IPv6: neighbour discovery resolves the gateway, curl -6 byte-exact, ping -6 relayed
 # (d) frames for another MAC, of another EtherType or VLAN-tagged are dropped and counted,
 #     and a SYN to a foreign MAC gets no answer (a SYN to the gateway's MAC does: the control)
+# (e) off by default (test_tap_nd.sh turns them on): no proxy ARP (arping an address off the
+#     subnet fails), no proxy NDP (ndisc6), no router advertisements (rdisc6)
+# (f) ICMP through the TAP: ping -4 relayed, and a UDP datagram to a closed port gets the
+#     server's port unreachable back as ECONNREFUSED, IPv4 and IPv6 (stackd's own ICMP errors
+#     leave through lwIP, with an Ethernet header)
 # then no child crashed, and SIGTERM stops everything cleanly.
 #
 # Usage: test_tap.sh [BIN_DIR]   (or TG_BIN_DIR=...). Exit: 0 passed, 1 failed, 77 skipped.
@@ -33,7 +38,9 @@ URL6=http://[$TG_SERVER6_ADDR]:$TG_HTTP_PORT
 CURL=(curl -sS --fail --noproxy '*' --connect-timeout 10 --max-time 120)
 
 tg_init tgtap "$$"
-command -v arping >/dev/null || fail "arping not found: run scripts/install-deps.sh (iputils-arping)"
+for t in arping ndisc6 rdisc6; do
+	command -v $t >/dev/null || fail "$t not found: run scripts/install-deps.sh (iputils-arping, ndisc6)"
+done
 tg_topology
 tg_start_httpd
 tg_stats_setup || fail "this tungate publishes no counters"
@@ -180,10 +187,68 @@ check_l2_filter() {
 	fi
 }
 
+# (e) ------------------------------------------------------------------------------------------
+check_defaults_off() {
+	local out c
+	if ! tg_client timeout 10 arping -c 2 -w 3 -I "$TG_TUN" "$TG_SERVER_ADDR" >/dev/null 2>&1; then
+		tg_pass "(e) arping $TG_SERVER_ADDR (off the subnet): no answer without proxy_arp"
+	else
+		tg_fail_check "(e) arping $TG_SERVER_ADDR (off the subnet): answered without proxy_arp"
+	fi
+	out=$(tg_client timeout 10 ndisc6 -r 2 -w 800 "$TG_SERVER6_ADDR" "$TG_TUN" 2>&1)
+	if ! grep -qi "Target link-layer address" <<<"$out"; then
+		tg_pass "(e) ndisc6 $TG_SERVER6_ADDR (off the /64): no answer without proxy_ndp"
+	else
+		tg_fail_check "(e) ndisc6 $TG_SERVER6_ADDR answered without proxy_ndp: $(tr '\n' ' ' <<<"$out")"
+	fi
+	out=$(tg_client timeout 10 rdisc6 -r 1 -w 1500 "$TG_TUN" 2>&1)
+	if ! grep -qi "Prefix" <<<"$out"; then
+		tg_pass "(e) rdisc6: no router advertisement without router_advertisements"
+	else
+		tg_fail_check "(e) rdisc6 got an RA without router_advertisements: $(tr '\n' ' ' <<<"$out")"
+	fi
+	out=
+	for c in proxy_arp_replies proxy_nd_replies ra_sent; do
+		[[ $(tg_stat stackd $c) == 0 ]] || out+=" $c=$(tg_stat stackd $c)"
+	done
+	if [[ -z $out ]]; then
+		tg_pass "(e) proxy_arp_replies, proxy_nd_replies, ra_sent all 0"
+	else
+		tg_fail_check "(e) counters that should be 0:$out"
+	fi
+}
+
+# (f) ------------------------------------------------------------------------------------------
+check_icmp() {
+	local out before after addr
+	if tg_client ping -c 2 -W 3 "$TG_SERVER_ADDR" >/dev/null 2>&1; then
+		tg_pass "(f) ping $TG_SERVER_ADDR via $GW4: answered"
+	else
+		tg_fail_check "(f) ping $TG_SERVER_ADDR via $GW4: no answer"
+	fi
+	before=$(tg_stat stackd icmp_errors_sent)
+	for addr in "$TG_SERVER_ADDR" "$TG_SERVER6_ADDR"; do
+		if out=$(tg_flowpeer udp-refused "$addr" 9998 2>&1); then
+			tg_pass "(f) UDP to $addr port 9998 (closed): $out"
+		else
+			tg_fail_check "(f) UDP to $addr port 9998 (closed): ${out:-no output}"
+		fi
+	done
+	sleep 1.2
+	after=$(tg_stat stackd icmp_errors_sent)
+	if ((after >= before + 2)); then
+		tg_pass "(f) icmp_errors_sent $before -> $after"
+	else
+		tg_fail_check "(f) icmp_errors_sent $before -> $after, want at least 2 more"
+	fi
+}
+
 check_arp
 check_get4
 check_ipv6
 check_l2_filter
+check_defaults_off
+check_icmp
 tg_check_gateway_alive
 tg_check_children_stable
 tg_check_clean_stop

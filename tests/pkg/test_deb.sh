@@ -6,7 +6,7 @@
 #      /etc/tungate/tungate.conf, the installed files (children in /usr/libexec/tungate, man
 #      pages that render without warnings, the unit, the conffile), the users, the unit enabled;
 #      and runs the installed tungate for 2 s in a network namespace of its own (it must find
-#      its children and get them all running)
+#      its children and get them all running), and `tungate demo` with the installed script
 #   3. purges the package and checks it is gone
 # Prints PASS/FAIL per check and "N passed, N failed"; exits 1 if any failed. Skips (exit 0,
 # a SKIP line) when not root, when the packaging tools or build dependencies are missing
@@ -127,19 +127,38 @@ if [[ $(dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null) == installed 
 		fail "tungate -n -c /etc/tungate/tungate.conf: exit $rc: $out"
 	fi
 
+	out=$(/usr/sbin/tungate check /etc/tungate/tungate.conf 2>&1)
+	rc=$?
+	if ((rc == 0)) && [[ $out == "config OK" ]]; then
+		pass "tungate check /etc/tungate/tungate.conf: $out"
+	else
+		fail "tungate check /etc/tungate/tungate.conf: exit $rc: $out"
+	fi
+	# --print-config's output is a configuration `tungate check` accepts.
+	/usr/sbin/tungate --print-config -c /etc/tungate/tungate.conf >"$TMP/printed.conf" 2>&1
+	out=$(/usr/sbin/tungate check "$TMP/printed.conf" 2>&1)
+	rc=$?
+	if ((rc == 0)) && [[ $out == "config OK" ]] && grep -q '^\[metrics\]' "$TMP/printed.conf"; then
+		pass "tungate --print-config: $(grep -c ' = ' "$TMP/printed.conf") keys, accepted by tungate check"
+	else
+		fail "tungate --print-config | tungate check: exit $rc: $out"
+	fi
+
 	bad=()
 	for f in /usr/sbin/tungate /usr/libexec/tungate/tunio /usr/libexec/tungate/stackd \
 		/usr/libexec/tungate/relayd; do
 		[[ -x $f ]] || bad+=("$f")
 	done
 	for f in /usr/share/man/man8/tungate.8.gz /usr/share/man/man5/tungate.conf.5.gz \
-		/lib/systemd/system/tungate.service /usr/share/doc/tungate/examples/tungate.conf; do
+		/lib/systemd/system/tungate.service /usr/share/doc/tungate/examples/tungate.conf \
+		/usr/share/tungate/demo/scripts/demo.sh /usr/share/tungate/demo/tests/e2e/lib.sh; do
 		[[ -f $f ]] || bad+=("$f")
 	done
-	for f in /usr/share/doc/tungate/quickstart.md /usr/share/doc/tungate/troubleshooting.md; do
+	for f in /usr/share/doc/tungate/quickstart.md /usr/share/doc/tungate/troubleshooting.md \
+		/usr/share/doc/tungate/deployments.md; do
 		[[ -f $f || -f $f.gz ]] || bad+=("$f") # dh_compress: .gz above 4 KiB
 	done
-	if ((${#bad[@]} == 0)); then pass "installed: tungate, 3 children, 2 man pages, unit, docs"; else fail "missing: ${bad[*]}"; fi
+	if ((${#bad[@]} == 0)); then pass "installed: tungate, 3 children, 2 man pages, unit, docs, demo"; else fail "missing: ${bad[*]}"; fi
 
 	if dpkg-query -W -f='${Conffiles}\n' "$PKG" | grep -q '^ /etc/tungate/tungate.conf '; then
 		pass "/etc/tungate/tungate.conf is a conffile"
@@ -222,6 +241,18 @@ if [[ $(dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null) == installed 
 		fi
 	else
 		say "no /dev/net/tun or unshare: not running the installed tungate"
+	fi
+
+	# `tungate demo` of the package: the installed script with the installed binaries.
+	if [[ -c /dev/net/tun ]] && command -v curl >/dev/null && command -v python3 >/dev/null; then
+		if timeout 120 /usr/sbin/tungate demo >"$TMP/demo.log" 2>&1 &&
+			grep -q '^OK: transfer through tungate matches' "$TMP/demo.log"; then
+			pass "tungate demo (installed): $(grep -m1 '^transfer:' "$TMP/demo.log" | tr -s ' ')"
+		else
+			fail "tungate demo (installed): $(tail -n 5 "$TMP/demo.log")"
+		fi
+	else
+		say "no /dev/net/tun, curl or python3: not running tungate demo"
 	fi
 fi
 

@@ -56,6 +56,84 @@ static void test_churn_keeps_lookups_right(void **state)
 	flow_table_destroy(&t);
 }
 
+struct lru_obj {
+	int id;
+	struct flow_lru node;
+};
+
+static int oldest_id(const struct flow_lru *head)
+{
+	struct flow_lru *n = flow_lru_oldest(head);
+
+	if (!n)
+		return -1;
+	return ((struct lru_obj *)(void *)((char *)n - offsetof(struct lru_obj, node)))->id;
+}
+
+/* Pops the least recently active object, as an eviction does, and says which it was. */
+static int evict(struct flow_lru *head)
+{
+	int id = oldest_id(head);
+	struct flow_lru *n = flow_lru_oldest(head);
+
+	if (n)
+		flow_lru_remove(n);
+	return id;
+}
+
+static void test_lru_eviction_order(void **state)
+{
+	struct flow_lru head;
+	struct lru_obj o[5];
+
+	flow_lru_init(&head);
+	assert_null(flow_lru_oldest(&head));
+	for (int i = 0; i < 5; i++) {
+		o[i].id = i;
+		flow_lru_init(&o[i].node);
+		flow_lru_touch(&head, &o[i].node); /* opened in order 0..4 */
+	}
+	assert_int_equal(oldest_id(&head), 0);
+	/* Activity on 0 and 2 moves them to the newest end: 1, 3, 4, 0, 2. */
+	flow_lru_touch(&head, &o[0].node);
+	flow_lru_touch(&head, &o[2].node);
+	flow_lru_touch(&head, &o[2].node); /* touching the newest again changes nothing */
+	/* A flow that ends leaves the list wherever it is. */
+	flow_lru_remove(&o[3].node);
+	flow_lru_remove(&o[3].node); /* removing twice is harmless */
+	assert_int_equal(evict(&head), 1);
+	assert_int_equal(evict(&head), 4);
+	assert_int_equal(evict(&head), 0);
+	/* A removed node can come back, as the newest. */
+	flow_lru_touch(&head, &o[3].node);
+	assert_int_equal(evict(&head), 2);
+	assert_int_equal(evict(&head), 3);
+	assert_int_equal(evict(&head), -1);
+	assert_null(flow_lru_oldest(&head));
+}
+
+static void test_lru_many_flows(void **state)
+{
+	enum { N = 10000 };
+	static struct lru_obj o[N];
+	struct flow_lru head;
+
+	flow_lru_init(&head);
+	for (int i = 0; i < N; i++) {
+		o[i].id = i;
+		flow_lru_init(&o[i].node);
+		flow_lru_touch(&head, &o[i].node);
+	}
+	/* Every even flow is active again, in reverse order: odd ones are now the oldest. */
+	for (int i = N - 2; i >= 0; i -= 2)
+		flow_lru_touch(&head, &o[i].node);
+	for (int i = 1; i < N; i += 2)
+		assert_int_equal(evict(&head), i);
+	for (int i = N - 2; i >= 0; i -= 2)
+		assert_int_equal(evict(&head), i);
+	assert_null(flow_lru_oldest(&head));
+}
+
 static void test_bytebuf_bounded_fifo(void **state)
 {
 	struct tg_bytebuf b = {0};
@@ -85,6 +163,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_put_get_del),
 	        cmocka_unit_test(test_churn_keeps_lookups_right),
+	        cmocka_unit_test(test_lru_eviction_order),
+	        cmocka_unit_test(test_lru_many_flows),
 	        cmocka_unit_test(test_bytebuf_bounded_fifo),
 	};
 

@@ -265,6 +265,129 @@ static void test_no_inet_socket_but_relayd(void **state)
 	assert_forbidden(&roles[1], "socket(AF_INET6)", do_socket, (void *)inet6_udp);
 }
 
+/* ---- [log] target = syslog: send() on a socket connected before the filter ---------------- */
+
+static int syslog_pair[2] = {-1, -1};
+
+static int prep_pair(void *arg)
+{
+	return socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, syslog_pair) == 0 ? 0 : -1;
+}
+
+static int do_send_connected(void *arg)
+{
+	return send(syslog_pair[0], "<30>x", 5, 0) == 5 ? 0 : R_BROKEN;
+}
+
+/* sendto with an address: a way to reach any socket, which tunio and stackd must not have. */
+static int do_sendto_address(void *arg)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
+
+	return verdict(sendto(syslog_pair[0], "x", 1, 0, (struct sockaddr *)&sin, sizeof(sin)));
+}
+
+static int do_unix_dgram_eperm(void *arg)
+{
+	return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) < 0 && errno == EPERM ? 0 : R_BROKEN;
+}
+
+/* The real thing: openlog() connected (or, without /dev/log, not), then syslog() lives. */
+static int prep_openlog(void *arg)
+{
+	log_init("test_sandbox", TG_LOG_INFO);
+	return log_open_syslog();
+}
+
+static int do_syslog(void *arg)
+{
+	for (int i = 0; i < 3; i++)
+		log_warnx("syslog from inside the sandbox %d", i);
+	return 0;
+}
+
+static void test_syslog_in_sandbox(void **state)
+{
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		const struct role *r = &roles[i];
+
+		assert_allowed(r, "send() on a connected socket", prep_pair, do_send_connected,
+		               NULL);
+		assert_allowed(r, "socket(AF_UNIX, SOCK_DGRAM) fails with EPERM", NULL,
+		               do_unix_dgram_eperm, NULL);
+		assert_allowed(r, "syslog()", prep_openlog, do_syslog, NULL);
+	}
+	for (size_t i = 0; i < 2; i++) { /* tunio, stackd */
+		int status = run_in_sandbox(&roles[i], prep_pair, do_sendto_address, NULL);
+
+		if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) &&
+		    !(WIFEXITED(status) && WEXITSTATUS(status) == R_DENIED))
+			fail_msg("%s: sendto() with an address was not refused (status %#x)",
+			         roles[i].name, status);
+	}
+}
+
+/* ---- relayd with [relay] mark: CAP_NET_RAW for SO_MARK, and no more ----------------------- */
+
+static void enter_relayd_mark(const struct tg_sandbox *sb)
+{
+	struct tg_sandbox m = *sb;
+
+	m.keep_net_raw = true;
+	tg_sandbox_relayd(&m);
+}
+
+static const struct role relayd_mark = {"relayd (mark)", enter_relayd_mark};
+
+static const int inet_raw[] = {AF_INET, SOCK_RAW, IPPROTO_ICMP};
+static const int inet6_raw[] = {AF_INET6, SOCK_RAW, IPPROTO_ICMPV6};
+
+/* setsockopt(level, opt, 1) on a fresh UDP socket of family arg[0]. */
+static int do_sockopt(void *arg)
+{
+	const int *a = arg;
+	int fd = socket(a[0], SOCK_DGRAM, 0), one = a[3];
+
+	if (fd < 0)
+		return R_BROKEN;
+	return verdict(setsockopt(fd, a[1], a[2], &one, sizeof(one)));
+}
+
+static int do_sockopt_works(void *arg)
+{
+	return do_sockopt(arg) == R_SUCCEEDED ? 0 : R_BROKEN;
+}
+
+static const int so_mark[] = {AF_INET, SOL_SOCKET, SO_MARK, 0x99};
+static const int so_mark6[] = {AF_INET6, SOL_SOCKET, SO_MARK, 0x99};
+static const int ip_transparent[] = {AF_INET, IPPROTO_IP, IP_TRANSPARENT, 1};
+static const int ipv6_transparent[] = {AF_INET6, IPPROTO_IPV6, IPV6_TRANSPARENT, 1};
+static const int ip_recverr[] = {AF_INET, IPPROTO_IP, IP_RECVERR, 1};
+
+static void test_relayd_mark(void **state)
+{
+	const struct role *plain = &roles[2];
+
+	/* Without a mark relayd has no capability: the kernel refuses SO_MARK. */
+	assert_forbidden(plain, "SO_MARK without CAP_NET_RAW", do_sockopt, (void *)so_mark);
+	assert_forbidden(plain, "socket(SOCK_RAW)", do_socket, (void *)inet_raw);
+	if (geteuid() != 0)
+		skip(); /* keeping a capability needs one to keep */
+	assert_allowed(&relayd_mark, "SO_MARK", NULL, do_sockopt_works, (void *)so_mark);
+	assert_allowed(&relayd_mark, "SO_MARK (IPv6)", NULL, do_sockopt_works, (void *)so_mark6);
+	assert_allowed(&relayd_mark, "IP_RECVERR", NULL, do_sockopt_works, (void *)ip_recverr);
+	assert_allowed(&relayd_mark, "socket(AF_INET, SOCK_STREAM)", NULL, do_socket_works,
+	               (void *)inet_tcp);
+	/* What CAP_NET_RAW would give besides SO_MARK stays closed. */
+	assert_forbidden(&relayd_mark, "socket(AF_INET, SOCK_RAW)", do_socket, (void *)inet_raw);
+	assert_forbidden(&relayd_mark, "socket(AF_INET6, SOCK_RAW)", do_socket, (void *)inet6_raw);
+	assert_forbidden(&relayd_mark, "socket(AF_PACKET)", do_socket, (void *)packet_raw);
+	assert_forbidden(&relayd_mark, "IP_TRANSPARENT", do_sockopt, (void *)ip_transparent);
+	assert_forbidden(&relayd_mark, "IPV6_TRANSPARENT", do_sockopt, (void *)ipv6_transparent);
+	assert_forbidden(&relayd_mark, "execve", do_exec, NULL);
+	assert_forbidden(&relayd_mark, "setresuid(0)", do_setuid_root, NULL);
+}
+
 /* ---- what each role still does -------------------------------------------------------- */
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -585,9 +708,11 @@ int main(void)
 	        cmocka_unit_test(test_forbidden_everywhere),
 	        cmocka_unit_test(test_no_inet_socket_but_relayd),
 	        cmocka_unit_test(test_abort_is_sigabrt),
+	        cmocka_unit_test(test_syslog_in_sandbox),
 	        cmocka_unit_test(test_event_loop),
 	        cmocka_unit_test(test_link_handover),
 	        cmocka_unit_test(test_relayd_connects),
+	        cmocka_unit_test(test_relayd_mark),
 	        cmocka_unit_test(test_status_from_outside),
 	};
 
