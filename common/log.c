@@ -139,6 +139,7 @@ void log_ratelimited(struct log_ratelimit *rl, enum tg_log_level level, int errn
 {
 	struct timespec ts;
 	uint32_t suppressed;
+	int saved = errno; /* as log_warn: callers may go on to look at it */
 	va_list ap;
 
 	if (level > log_level)
@@ -152,6 +153,7 @@ void log_ratelimited(struct log_ratelimit *rl, enum tg_log_level level, int errn
 	va_start(ap, fmt);
 	vlog(level, errnum, fmt, ap);
 	va_end(ap);
+	errno = saved;
 }
 
 void log_warn(const char *fmt, ...)

@@ -40,6 +40,9 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -1;
 }
 
+/* defined_line of an upstream that flags (--set) defined: no file line to name. */
+#define LINE_FLAGS (~0u - 1)
+
 /* ---- parsing ---------------------------------------------------------------------------- */
 
 /* Splits spec at blanks into at most max tokens in buf; returns the count, or -1: too many. */
@@ -293,7 +296,7 @@ int tg_rules_conf_upstream_key(struct tg_rules_conf *c, const char *name, const 
 		return -1;
 	u = &c->upstream[i];
 	if (!u->defined_line)
-		u->defined_line = line ? line : 1;
+		u->defined_line = line ? line : LINE_FLAGS;
 	if (strcmp(key, "type") == 0) {
 		if (strcmp(value, "socks5") != 0)
 			return fail(err, errlen, "\"%s\" is not socks5", value);
@@ -354,6 +357,8 @@ static int check_upstream(const struct tg_rules_conf *c, const struct tg_upstrea
 		         u->name);
 	else
 		return 0;
+	if (u->defined_line == LINE_FLAGS)
+		return fail(err, errlen, "--set: %s", what);
 	return where_fail(c, u->defined_line, err, errlen, what);
 }
 

@@ -11,6 +11,11 @@
 
 static const char *const proc_names[TG_STATS_NPROC] = {"tungate", "tunio", "stackd", "relayd"};
 
+const char *tg_stats_proc_name(int proc)
+{
+	return proc >= 0 && proc < TG_STATS_NPROC ? proc_names[proc] : "?";
+}
+
 int tg_stats_create(const char *path)
 {
 	struct tg_stats_file hdr = {

@@ -65,6 +65,9 @@ struct tg_stat_def {
 
 /* Supervisor: creates (truncates) the file; returns an fd children can inherit, or -1. */
 int tg_stats_create(const char *path);
+
+/* "tungate", "tunio", "stackd" or "relayd": the name of region proc (< TG_STATS_NPROC). */
+const char *tg_stats_proc_name(int proc);
 /* A process maps its own region; NULL on error (stats are optional, never fatal). */
 struct tg_stats_region *tg_stats_attach(int fd, enum tg_stats_proc proc);
 void tg_stats_publish(struct tg_stats_region *r, const struct tg_stat_def *defs, size_t n,

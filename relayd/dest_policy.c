@@ -7,7 +7,8 @@
  * but it does cross tungate, which is not one. So direct flows to loopback, unspecified,
  * multicast and broadcast addresses are refused, and so are flows to one of this host's own
  * addresses (a UDP socket connected to it gets the destination itself as its source: the route
- * is the local one). Both checks run before connecting. [relay] allow_local = yes turns them
+ * is the local one). Both checks run before anything is sent: TCP asks before connecting
+ * (relay_dest_is_self), UDP checks its own connected socket. [relay] allow_local = yes turns them
  * off for setups that mean to expose the gateway's own services (docs/security.md).
  */
 #include "dest_policy.h"

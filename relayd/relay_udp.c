@@ -39,6 +39,7 @@
 
 #include <event2/event.h>
 
+#include "dest_policy.h"
 #include "log.h"
 #include "outbound.h"
 #include "relayd.h"
@@ -280,6 +281,14 @@ static int open_socket(struct relayd *rd, uint32_t flow, const struct tg_addr *c
 			rd->udp_stats.drop_unreachable++;
 		else
 			count_socket_failure(rd, flow, "connect", err);
+		return -1;
+	}
+	/* Direct only (SOCKS5 goes elsewhere): one of our own addresses (dest_policy.c)? The
+	 * connect sent nothing yet. */
+	if (!rd->allow_local && relay_socket_is_local(fd)) {
+		close(fd);
+		rd->dest_refused_local++;
+		send_error(rd, flow, client, dst, TG_OPEN_REJECTED);
 		return -1;
 	}
 	return fd;

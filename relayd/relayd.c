@@ -268,7 +268,12 @@ const struct relay_upstream *relayd_upstream_for(struct relayd *rd, uint8_t prot
 		rd->rule_rejected++;
 		return NULL;
 	default:
-		if (!rd->allow_local && (relay_dest_forbidden(dst) || relay_dest_is_self(dst))) {
+		/*
+		 * TCP asks the kernel before connecting (a connect would reach the service);
+		 * UDP checks its own connected socket instead (relay_udp.c): no probe per flow.
+		 */
+		if (!rd->allow_local && (relay_dest_forbidden(dst) ||
+		                         (proto == IPPROTO_TCP && relay_dest_is_self(dst)))) {
 			rd->dest_refused_local++;
 			log_debug("%s: the gateway's own or a non-unicast address: refused", to);
 			return NULL;

@@ -515,12 +515,16 @@ int tg_config_rules(const struct tg_config *cfg, struct tg_rules *out, char *err
 /* A mark is written in decimal or, as ip-rule(8) shows it, in hex ("0x7474"). */
 static int set_mark(unsigned *out, const char *value, unsigned long min, char *err, size_t errlen)
 {
+	const char *digits;
 	unsigned long long v;
 	char *end;
 
 	errno = 0;
-	v = strtoull(value, &end, 0);
-	if (*value < '0' || *value > '9' || *end || errno || v > 0xffffffffu || v < min) {
+	/* Decimal or 0x hex, as the message says: base 0 would also read "010" as octal. */
+	digits = strncmp(value, "0x", 2) == 0 || strncmp(value, "0X", 2) == 0 ? value + 2 : value;
+	v = strtoull(digits, &end, digits == value ? 10 : 16);
+	if (*digits < '0' || (*digits > '9' && digits == value) || end == digits || *end || errno ||
+	    v > 0xffffffffu || v < min) {
 		snprintf(err, errlen, "\"%s\" is not a mark (%lu..0xffffffff, decimal or 0x hex)",
 		         value, min);
 		return -1;

@@ -45,12 +45,19 @@ enum {
 	OPT_LIBEXEC_DIR,
 	OPT_VERSION,
 	OPT_PRINT_CONFIG,
+	OPT_SET,
 	OPT_KEY_BASE = 1024, /* + index into the configuration keys: a flag that sets a key */
 };
 
-/* A flag that sets a configuration key: applied after the file, through the same setter. */
+/*
+ * A flag that sets a configuration key: applied after the file, through the same setter.
+ * Either a key's own flag (key), or --set SECTION.KEY=VALUE (section and name), which also
+ * reaches the keys of named sections such as [upstream NAME].
+ */
 struct override {
 	const struct tg_config_key *key;
+	char section[72];
+	char name[40];
 	const char *value;
 };
 
@@ -129,6 +136,8 @@ __attribute__((noreturn)) static void help(void)
 	       "      --json                 with `stats`: print JSON instead of a table\n"
 	       "      --libexec-dir DIR      where tunio, stackd and relayd are (default: next to\n"
 	       "                             tungate)\n"
+	       "      --set SECTION.KEY=VALUE  any key, also of named sections:\n"
+	       "                             --set 'upstream proxyA.server=192.0.2.1:1080'\n"
 	       "\nConfiguration keys (tungate.conf(5)); each flag sets [SECTION] KEY:\n",
 	       synopsis);
 	for (size_t i = 0; i < tg_config_nkeys(); i++) {
@@ -154,6 +163,7 @@ static struct option *long_options(void)
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, OPT_VERSION},
 	        {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+	        {"set", required_argument, NULL, OPT_SET},
 	};
 	size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), nkeys = tg_config_nkeys();
 	struct option *opts = calloc(nfixed + nkeys + 1, sizeof(*opts));
@@ -165,6 +175,43 @@ static struct option *long_options(void)
 		opts[nfixed + i] = (struct option){tg_config_key_at(i)->flag, required_argument,
 		                                   NULL, OPT_KEY_BASE + (int)i};
 	return opts;
+}
+
+/* --set SECTION.KEY=VALUE: the section is what precedes the last dot before the '='. */
+static void override_set_split(struct override *o, const char *arg)
+{
+	const char *eq = strchr(arg, '='), *dot;
+
+	for (dot = eq ? eq : arg; dot > arg && *dot != '.'; dot--)
+		;
+	if (!eq || dot == arg || dot + 1 == eq || (size_t)(dot - arg) >= sizeof(o->section) ||
+	    (size_t)(eq - dot - 1) >= sizeof(o->name)) {
+		fprintf(stderr, "tungate: --set %s: want SECTION.KEY=VALUE\n", arg);
+		exit(2);
+	}
+	snprintf(o->section, sizeof(o->section), "%.*s", (int)(dot - arg), arg);
+	snprintf(o->name, sizeof(o->name), "%.*s", (int)(eq - dot - 1), dot + 1);
+	o->value = eq + 1;
+}
+
+static void override_add(struct cli *cli, const struct tg_config_key *key, const char *arg)
+{
+	struct override *o;
+
+	if (cli->noverrides == MAX_OVERRIDES) {
+		fprintf(stderr, "tungate: too many flags\n");
+		exit(2);
+	}
+	o = &cli->overrides[cli->noverrides++];
+	memset(o, 0, sizeof(*o));
+	if (!key) {
+		override_set_split(o, arg);
+		return;
+	}
+	o->key = key;
+	snprintf(o->section, sizeof(o->section), "%s", key->section);
+	snprintf(o->name, sizeof(o->name), "%s", key->name);
+	o->value = arg;
 }
 
 static void cli_parse(int argc, char **argv, struct cli *cli)
@@ -217,15 +264,14 @@ static void cli_parse(int argc, char **argv, struct cli *cli)
 		case OPT_VERSION:
 			printf("tungate %s\n", TG_VERSION);
 			exit(0);
+		case OPT_SET:
+			override_add(cli, NULL, optarg);
+			break;
 		default:
 			if (ch < OPT_KEY_BASE ||
 			    !(key = tg_config_key_at((size_t)(ch - OPT_KEY_BASE))))
 				usage(); /* getopt has named the bad flag */
-			if (cli->noverrides == MAX_OVERRIDES) {
-				fprintf(stderr, "tungate: too many flags\n");
-				exit(2);
-			}
-			cli->overrides[cli->noverrides++] = (struct override){key, optarg};
+			override_add(cli, key, optarg);
 		}
 	}
 	free(longopts);
@@ -253,9 +299,11 @@ static int config_try(struct tg_config *cfg, const struct cli *cli, char *err, s
 	for (size_t i = 0; i < cli->noverrides; i++) {
 		const struct override *o = &cli->overrides[i];
 
-		if (tg_config_set(cfg, o->key->section, o->key->name, o->value, why, sizeof(why)) <
-		    0) {
-			snprintf(err, errlen, "--%s: %s", o->key->flag, why);
+		if (tg_config_set(cfg, o->section, o->name, o->value, why, sizeof(why)) < 0) {
+			if (o->key)
+				snprintf(err, errlen, "--%s: %s", o->key->flag, why);
+			else
+				snprintf(err, errlen, "--set %s.%s: %s", o->section, o->name, why);
 			return -1;
 		}
 	}

@@ -22,6 +22,9 @@
 #include "log.h"
 #include "stats.h"
 
+#define METRICS_MAX_HEADERS 8192 /* bytes of request line and headers */
+#define METRICS_MAX_BODY    1024 /* a GET has none; anything else gets 405 anyway */
+
 struct tg_metrics {
 	struct evhttp *http;
 	struct tg_metrics_src src;
@@ -71,8 +74,6 @@ static uint64_t counter(const struct tg_stats_file *f, enum tg_stats_proc proc, 
 	return 0;
 }
 
-static const char *const proc_names[TG_STATS_NPROC] = {"tungate", "tunio", "stackd", "relayd"};
-
 static void put_children(struct tg_metrics *m, struct evbuffer *b)
 {
 	const struct tg_child *k = m->src.kids->child;
@@ -118,10 +119,12 @@ static void put_drops(const struct tg_stats_file *f, struct evbuffer *b)
 		for (uint32_t i = 0; r->pid && i < n; i++) {
 			if (strncmp(r->entry[i].name, "drop_", 5) != 0)
 				continue;
-			safe_name(name, r->entry[i].name + 5, sizeof(name));
+			/* The name field holds TG_STATS_NAME_LEN bytes from the child, maybe no
+			 * NUL. */
+			safe_name(name, r->entry[i].name + 5, TG_STATS_NAME_LEN - 5 + 1);
 			evbuffer_add_printf(
 			        b, "tungate_drops_total{process=\"%s\",reason=\"%s\"} %llu\n",
-			        proc_names[p], name, (unsigned long long)r->entry[i].value);
+			        tg_stats_proc_name(p), name, (unsigned long long)r->entry[i].value);
 		}
 	}
 }
@@ -140,32 +143,34 @@ static void put_counters(const struct tg_stats_file *f, struct evbuffer *b)
 		for (uint32_t i = 0; r->pid && i < n; i++) {
 			safe_name(name, r->entry[i].name, sizeof(name));
 			evbuffer_add_printf(b, "tungate_counter{process=\"%s\",name=\"%s\"} %llu\n",
-			                    proc_names[p], name,
+			                    tg_stats_proc_name(p), name,
 			                    (unsigned long long)r->entry[i].value);
 		}
 	}
 }
 
-static void put_link(struct evbuffer *b, const char *link, const struct tg_shm_link *l,
-                     const char *from0, const char *from1)
-{
-	uint32_t used[2], capacity;
-
-	if (tg_link_usage(l->memfd, used, &capacity) < 0)
-		return;
-	evbuffer_add_printf(b, "tungate_ring_used{link=\"%s\",from=\"%s\"} %u\n", link, from0,
-	                    used[0]);
-	evbuffer_add_printf(b, "tungate_ring_used{link=\"%s\",from=\"%s\"} %u\n", link, from1,
-	                    used[1]);
-	evbuffer_add_printf(b, "tungate_ring_capacity{link=\"%s\"} %u\n", link, capacity);
-}
-
+/* Exposition format: each family's samples together, after its HELP and TYPE lines. */
 static void put_rings(struct tg_metrics *m, struct evbuffer *b)
 {
+	static const struct ring_desc {
+		const char *link, *from[2];
+	} desc[2] = {{"a", {"tunio", "stackd"}}, {"b", {"stackd", "relayd"}}};
+	const struct tg_shm_link *links[2] = {m->src.link_a, m->src.link_b};
+	uint32_t used[2][2], capacity[2];
+	bool ok[2];
+
+	for (int i = 0; i < 2; i++)
+		ok[i] = tg_link_usage(links[i]->memfd, used[i], &capacity[i]) == 0;
 	family(b, "tungate_ring_used", "gauge", "descriptors waiting in a link's data ring");
+	for (int i = 0; i < 2; i++)
+		for (int side = 0; ok[i] && side < 2; side++)
+			evbuffer_add_printf(b, "tungate_ring_used{link=\"%s\",from=\"%s\"} %u\n",
+			                    desc[i].link, desc[i].from[side], used[i][side]);
 	family(b, "tungate_ring_capacity", "gauge", "descriptors a link's data ring holds");
-	put_link(b, "a", m->src.link_a, "tunio", "stackd");
-	put_link(b, "b", m->src.link_b, "stackd", "relayd");
+	for (int i = 0; i < 2; i++)
+		if (ok[i])
+			evbuffer_add_printf(b, "tungate_ring_capacity{link=\"%s\"} %u\n",
+			                    desc[i].link, capacity[i]);
 }
 
 static void serve_metrics(struct tg_metrics *m, struct evhttp_request *req)
@@ -260,6 +265,12 @@ struct tg_metrics *tg_metrics_start(struct event_base *base, const char *listen,
 	m->src = *src;
 	evhttp_set_gencb(m->http, on_request, m);
 	evhttp_set_timeout(m->http, 10);
+	/*
+	 * The supervisor is root: a scraper needs a few hundred bytes of request, and libevent's
+	 * defaults (no limit) would let any peer of the endpoint grow it without bound.
+	 */
+	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
 	log_info("metrics on http://%s/metrics", listen);
 	return m;
 }

@@ -190,13 +190,23 @@ static void items_add(struct tg_route *r, const struct tg_route_item *plan, size
 	for (size_t i = 0; i < n; i++) {
 		tg_route_item_format(&plan[i], line, sizeof(line));
 		if (item_send(r, &plan[i], true) < 0) {
-			if (errno == EEXIST) {
-				/* Someone else's: used as it is, and left alone at exit. */
+			/*
+			 * A throw route or a rule that exists already does what ours would: used
+			 * as it is, and left alone at exit. A "dev TUN" route that exists is
+			 * another gateway's (the same table in use twice): ours would silently go
+			 * there.
+			 */
+			if (errno == EEXIST && (plan[i].kind != TG_ITEM_ROUTE || plan[i].throw)) {
 				log_warnx("auto-route: %s exists already: not ours to remove",
 				          line);
 				continue;
 			}
-			log_warn("auto-route: cannot add %s", line);
+			if (errno == EEXIST)
+				log_warnx("auto-route: %s exists already, through another device "
+				          "or another tungate: set [route] table to one of its own",
+				          line);
+			else
+				log_warn("auto-route: cannot add %s", line);
 			tg_route_teardown(r);
 			fatalx("auto-route failed: what it had added is removed again");
 		}

@@ -14,7 +14,8 @@
 #     a "fast" rule connect() succeeds and the connection is then reset; both global modes
 # (d) failure mapping, per SOCKS reply code and in both handshake modes (the rule picks the mode):
 #     what the client sees for each code 0x01..0x09, a dead proxy and a failed authentication
-# (e) config errors name the file line and the rule; the passwords are not on any command line
+# (e) config errors name the file line and the rule, --set reaches [upstream NAME] keys; the
+#     passwords are not on any command line
 #
 # Usage: test_rules.sh [BIN_DIR]   (or TG_BIN_DIR=...)
 # Exit: 0 all passed, 1 a check failed, 77 skipped (not root, no microsocks, kernel path).
@@ -344,6 +345,24 @@ check_config_errors() {
 		tg_pass "(e) an unknown upstream names the line and the rule: $out"
 	else
 		tg_fail_check "(e) unknown upstream: exit $rc, '$out' (want bad2.conf:$line: [rules] rule 9)"
+	fi
+	# Every key has a flag: --set reaches the keys of [upstream NAME] sections too.
+	out=$("$(tg_bin_dir)/tungate" --set 'upstream viaflag.type=socks5' \
+		--set "upstream viaflag.server=$TG_SERVER_ADDR:1080" \
+		--rule "$TG_SERVER_ADDR/32 tcp 80 socks5:viaflag" --print-config 2>&1)
+	rc=$?
+	if ((rc == 0)) && [[ $out == *"[upstream viaflag]"*"server = $TG_SERVER_ADDR:1080"* ]]; then
+		tg_pass "(e) an upstream defined by --set flags shows in --print-config"
+	else
+		tg_fail_check "(e) --set upstream: exit $rc, '$out'"
+	fi
+	out=$("$(tg_bin_dir)/tungate" -n --set 'upstream viaflag.type=socks5' \
+		--rule "$TG_SERVER_ADDR/32 tcp 80 socks5:viaflag" 2>&1)
+	rc=$?
+	if ((rc == 2)) && [[ $out == *"--set: [upstream viaflag]: no server"* ]]; then
+		tg_pass "(e) an incomplete --set upstream is named: $out"
+	else
+		tg_fail_check "(e) incomplete --set upstream: exit $rc, '$out'"
 	fi
 	local pid p leaked=""
 	for p in relayd stackd; do
