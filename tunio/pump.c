@@ -60,15 +60,19 @@ static void rx_pause(struct tunio *t)
 /* A slot may be read into: one is free, and with the vnet header fewer than the cap are out. */
 static bool rx_room(struct tunio *t)
 {
-	uint32_t count = tg_link_slot_count(t->link);
-	uint32_t cap = count < RX_INFLIGHT_MAX ? count : RX_INFLIGHT_MAX;
+	uint32_t count, cap;
 
-	return tg_link_free_slots(t->link) > (t->vnet_hdr ? count - cap : 0);
+	/* Without the header tg_link_alloc() says it all; free_slots reclaims, once per packet. */
+	if (!t->vnet_hdr)
+		return true;
+	count = tg_link_slot_count(t->link);
+	cap = count < RX_INFLIGHT_MAX ? count : RX_INFLIGHT_MAX;
+	return tg_link_free_slots(t->link) > count - cap;
 }
 
 static void rx_resume_if_slots(struct tunio *t)
 {
-	if (!t->rx_paused || !rx_room(t))
+	if (!t->rx_paused || tg_link_free_slots(t->link) == 0 || !rx_room(t))
 		return;
 	t->rx_paused = false;
 	event_del(t->ev_resume);
