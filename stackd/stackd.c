@@ -56,6 +56,8 @@ static const struct tg_stat_def stat_defs[] = {
         TG_STAT(struct stackd_counters, icmp_echo_relayed),
         TG_STAT(struct stackd_counters, icmp_errors_sent),
         TG_STAT(struct stackd_counters, syn_retransmits_held),
+        TG_STAT(struct stackd_counters, time_wait_reused),
+        TG_STAT(struct stackd_counters, time_wait_dropped),
         TG_STAT(struct stackd_counters, drop_malformed),
         TG_STAT(struct stackd_counters, drop_icmp_echo),
         TG_STAT(struct stackd_counters, drop_no_slot_a),

@@ -45,6 +45,8 @@ struct stackd_counters {
 	uint64_t credit_errors;     /* relayd sent beyond our window: flow reset */
 	uint64_t flows_idle_expired;
 	uint64_t syn_retransmits_held; /* consistent mode: duplicate SYNs swallowed */
+	uint64_t time_wait_reused;     /* a new SYN took over a TIME_WAIT four-tuple (syn_hold.c) */
+	uint64_t time_wait_dropped; /* TIME_WAIT pcbs beyond the cap, oldest first (syn_hold.c) */
 	uint64_t icmp_echo_relayed;
 	uint64_t icmp_errors_sent;
 	uint64_t udp_flows_open;

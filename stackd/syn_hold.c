@@ -97,7 +97,9 @@ static bool evict_oldest_pending(void)
 		return false;
 	h = (struct held_syn *)(void *)((char *)n - offsetof(struct held_syn, age));
 	d.flow = h->flow;
-	tg_link_send(sd->link_b, &d);
+	/* Without a word to relayd its connect would have no owner: keep the SYN instead. */
+	if (tg_link_send(sd->link_b, &d) < 0)
+		return false;
 	sd->ctr.half_open_evicted++;
 	unlink_held(h);
 	return true;
@@ -142,6 +144,50 @@ static bool parse_syn(const uint8_t *pkt, uint32_t len, struct tg_addr *client, 
 	dst->port = (uint16_t)(tcp[2] << 8 | tcp[3]);
 	*isn = rd32(tcp + 4);
 	return dst->port != 0;
+}
+
+/*
+ * A SYN for the four-tuple of a connection lwIP keeps in TIME_WAIT (lwIP closed first, as when
+ * the server ends an HTTP/1.0 exchange): lwIP answers it, as RFC 793 says, with an ACK of the
+ * old connection; the client resets and its connect() waits for a SYN retransmit, 1 s and more,
+ * until TIME_WAIT ends. A client closing many short connections reuses its ports within
+ * seconds (wrk -c64 with Connection: close: one SYN in eight). Like the Linux kernel (RFC 1122
+ * 4.2.2.13, RFC 6191), a SYN whose sequence number lies beyond the old connection's is a new
+ * connection: the TIME_WAIT pcb goes (no segment, no callback: lwIP just frees it), and lwIP
+ * takes the SYN like any other.
+ *
+ * lwIP finds a segment's pcb by walking lists, and every SYN walks the whole TIME_WAIT list
+ * (here and in lwIP's input): at thousands of connections a second, 2 s of TIME_WAIT is ~10,000
+ * pcbs and the walks became most of stackd's CPU. Like the kernel's tcp_max_tw_buckets, the
+ * list is capped: beyond TIME_WAIT_MAX the oldest (at the tail: lwIP adds at the head) go. All
+ * that loses is the ACK of a late retransmitted FIN, answered with RST instead.
+ */
+#define TIME_WAIT_MAX 512u
+
+static void reuse_time_wait(const struct tg_addr *client, const struct tg_addr *dst, uint32_t isn)
+{
+	ip_addr_t local, remote;
+	struct tcp_pcb *pcb, *next;
+	unsigned n = 0;
+
+	lwip_addr_from_tg(&local, dst);
+	lwip_addr_from_tg(&remote, client);
+	for (pcb = tcp_tw_pcbs; pcb; pcb = next) {
+		next = pcb->next;
+		if (++n > TIME_WAIT_MAX) {
+			tcp_abort(pcb);
+			sd->ctr.time_wait_dropped++;
+			continue;
+		}
+		if (pcb->local_port != dst->port || pcb->remote_port != client->port ||
+		    !ip_addr_cmp(&pcb->local_ip, &local) || !ip_addr_cmp(&pcb->remote_ip, &remote))
+			continue;
+		if (TCP_SEQ_GT(isn, pcb->rcv_nxt)) {
+			tcp_abort(pcb);
+			sd->ctr.time_wait_reused++;
+		}
+		return;
+	}
 }
 
 static void send_rst(const struct held_syn *h)
@@ -189,10 +235,12 @@ bool syn_hold_input(const uint8_t *pkt, uint32_t len)
 	struct tg_addr client, dst;
 	struct held_syn **pp, *h;
 	const struct tg_rule *rule;
+	bool table_full;
 	uint32_t isn;
 
 	if (!parse_syn(pkt, len, &client, &dst, &isn))
 		return false;
+	reuse_time_wait(&client, &dst, isn);
 	pp = find_slot(&client, &dst);
 	if (*pp) {
 		if ((*pp)->approved)
@@ -214,13 +262,18 @@ bool syn_hold_input(const uint8_t *pkt, uint32_t len)
 		sd->ctr.drop_malformed++;
 		return true;
 	}
-	if (held_count >= HOLD_MAX && evict_oldest_pending())
+	/*
+	 * A full table refuses here, before any held SYN is given up for this one; with
+	 * flow_table_full = evict, room is made only once relayd approves (flow_new), so that a
+	 * flood of SYNs that are never approved does not reset idle established flows.
+	 */
+	table_full = tcp_flow_count() >= sd->max_flows && !sd->evict_when_full;
+	if (!table_full && held_count >= HOLD_MAX && evict_oldest_pending())
 		pp = find_slot(&client, &dst); /* the chain may have lost its last entry */
-	h = calloc(1, sizeof(*h));
-	if (!h || held_count >= HOLD_MAX || !tcp_flow_make_room()) {
+	h = table_full || held_count >= HOLD_MAX ? NULL : calloc(1, sizeof(*h));
+	if (!h) {
 		struct held_syn tmp = {.client = client, .dst = dst, .isn = isn};
 
-		free(h);
 		sd->ctr.flows_refused++;
 		send_rst(&tmp);
 		return true;
