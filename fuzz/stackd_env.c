@@ -57,6 +57,7 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
+#include "tg_lwip_hooks.h"
 
 #include "icmp.h"
 #include "link.h"
@@ -191,6 +192,17 @@ static u32_t fake_ms = 1000;
 u32_t sys_now(void)
 {
 	return fake_ms;
+}
+
+/*
+ * Overrides the weak tg_tcp_isn() too: stackd draws its ISNs at random, which would make a
+ * finding depend on more than its input. A counter stepped per connection, as lwIP's own.
+ */
+u32_t tg_tcp_isn(void)
+{
+	static u32_t isn = 6510;
+
+	return isn += 0x10000;
 }
 
 /*

@@ -162,6 +162,15 @@
 
 #define LWIP_NETIF_STATUS_CALLBACK 0
 #define LWIP_NETIF_LINK_CALLBACK   0
+/*
+ * Initial sequence numbers. lwIP's own (tcp_next_iss) is a counter stepped by its timer, so a
+ * host on the segment could predict the next one and inject into other clients' connections:
+ * a gateway needs unpredictable ones (RFC 6528). tg_tcp_isn() in sys_arch.c draws them from
+ * the kernel's generator; the fuzzers replace it with a counter, so that findings replay.
+ */
+#define LWIP_HOOK_FILENAME "tg_lwip_hooks.h"
+#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) tg_tcp_isn()
+
 /* stackd counts what it needs itself; lwIP's statistics cost a store per packet. */
 #define LWIP_STATS 0
 

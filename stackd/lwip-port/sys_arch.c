@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "tg_lwip.h"
+#include "tg_lwip_hooks.h"
 
 #if !defined(NDEBUG) || defined(TG_LWIP_ASSERT_ABORT)
 #define TG_ASSERT_ABORTS 1
@@ -38,6 +39,15 @@ static uint64_t assert_count;
  * that lwIP's timers advance with the input rather than the wall clock and a finding replays.
  * stackd itself has no other definition.
  */
+/*
+ * Weak, as sys_now(): the fuzz environment counts instead, so that a finding replays. glibc's
+ * arc4random() draws from getrandom(2) (allowed in stackd's sandbox) and never fails.
+ */
+__attribute__((weak)) u32_t tg_tcp_isn(void)
+{
+	return arc4random();
+}
+
 __attribute__((weak)) u32_t sys_now(void)
 {
 	struct timespec ts;

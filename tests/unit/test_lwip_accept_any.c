@@ -500,6 +500,29 @@ static void test_tcp_ipv6_any_destination(void **state)
 	handshake(&e, &wild_tag);
 }
 
+/*
+ * RFC 6528: the next initial sequence number cannot be told from the last ones. lwIP's own
+ * generator steps a counter (equal steps here, where no time passes); ours draws each one.
+ */
+static void test_tcp_isn_unpredictable(void **state)
+{
+	uint32_t iss[4];
+
+	for (int i = 0; i < 4; i++) {
+		uint8_t pkt[MAX_PKT];
+		struct parsed pp;
+		struct ends e;
+
+		set_ends4(&e, "198.18.0.2", (uint16_t)(41000 + i), "198.18.5.5", 8080);
+		feed(pkt, build_tcp(pkt, &e, 1000, 0, TH_SYN, NULL));
+		assert_int_equal(nout, i + 1);
+		expect_tcp_reply(i, &e, TH_SYN | TH_ACK, 1001, &pp);
+		iss[i] = get32(pp.l4 + 4);
+	}
+	/* A counter gives equal steps; random draws do so with a chance of 2^-64. */
+	assert_false(iss[1] - iss[0] == iss[2] - iss[1] && iss[2] - iss[1] == iss[3] - iss[2]);
+}
+
 static void test_tcp_specific_listener_wins(void **state)
 {
 	struct ends e;
@@ -670,6 +693,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup(test_tcp_ipv4_any_destination, test_setup),
 	        cmocka_unit_test_setup(test_tcp_ipv6_any_destination, test_setup),
+	        cmocka_unit_test_setup(test_tcp_isn_unpredictable, test_setup),
 	        cmocka_unit_test_setup(test_tcp_specific_listener_wins, test_setup),
 	        cmocka_unit_test_setup(test_tcp_bad_checksum_dropped, test_setup),
 	        cmocka_unit_test_setup(test_udp_any_destination, test_setup),
