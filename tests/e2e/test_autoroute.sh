@@ -215,10 +215,13 @@ kill -KILL "$TG_GW_PID"
 wait "$TG_GW_PID" 2>/dev/null
 TG_GW_PID=
 tg_wait_for 5 "TUN gone" bash -c "! ip -n $HOST link show dev $TUN" || tg_fail_check "TUN left after SIGKILL"
-if ip -n "$HOST" -4 rule show | grep -q 'lookup 7474' && [[ -s $ROUTES_FILE ]]; then
+left_rules=$(ip -n "$HOST" -4 rule show 2>&1)
+if [[ $left_rules == *'lookup 7474'* && -s $ROUTES_FILE ]]; then
 	tg_pass "after SIGKILL the rules and the state file are left over (as expected)"
 else
 	tg_fail_check "after SIGKILL: no leftovers to test the cleanup with"
+	printf '    rules: %s\n' "$left_rules"
+	ls -l "$ROUTES_FILE" 2>&1 | sed 's/^/    /'
 fi
 start_tg --auto-route default --route-exclude "$EXCL4"
 grep -q "auto-route: $ROUTES_FILE is left from a tungate" "$TG_LOG" &&
