@@ -168,7 +168,7 @@
  * a gateway needs unpredictable ones (RFC 6528). tg_tcp_isn() in sys_arch.c draws them from
  * the kernel's generator; the fuzzers replace it with a counter, so that findings replay.
  */
-#define LWIP_HOOK_FILENAME "tg_lwip_hooks.h"
+#define LWIP_HOOK_FILENAME                                              "tg_lwip_hooks.h"
 #define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) tg_tcp_isn()
 
 /* stackd counts what it needs itself; lwIP's statistics cost a store per packet. */
