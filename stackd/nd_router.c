@@ -8,8 +8,9 @@
  *     (RFC 4861's defaults, 200..600 s, chosen at random each time);
  *   - in answer to a router solicitation, after a random 0..MAX_RA_DELAY_TIME: to the asker
  *     alone, or to all nodes when more than one host asks meanwhile or the asker has no address
- *     yet, then at most once per MIN_DELAY_BETWEEN_RAS. A flood of solicitations so costs at
- *     most one RA per delay, never one per solicitation.
+ *     yet; multicast ones at most once per MIN_DELAY_BETWEEN_RAS. Solicitations from many
+ *     hosts so cost at most one RA per delay; a single host asking again and again gets a
+ *     unicast RA per solicitation (its own traffic, answered at most one-for-one).
  * When stackd stops, a last RA with router lifetime 0 withdraws the default route (6.2.5).
  */
 #include <arpa/inet.h>

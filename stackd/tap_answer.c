@@ -7,8 +7,9 @@
  *     which accepts every destination, then takes the traffic;
  *   - with proxy_ndp: the same for neighbour solicitations for targets off its /64;
  *   - with router_advertisements: router solicitations (nd_router.c).
- * Only clients on the gateway's subnet (IPv6: its /64 or link-local) are answered: stackd
- * reaches nobody else, and a bridged segment may carry other subnets that are not its own.
+ * Proxy ARP and proxy NDP answer only clients on the gateway's subnet (IPv6: its /64 or
+ * link-local): stackd reaches nobody else, and a bridged segment may carry other subnets that
+ * are not its own. Router solicitations are answered from any source, as RFC 4861 has it.
  */
 #include <string.h>
 

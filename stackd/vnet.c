@@ -1,7 +1,8 @@
 /*
  * The vnet header's checks and checksum arithmetic (vnet.h). Sums are taken over big-endian
- * 16-bit words byte by byte, so the code is the same on any host; only small packets (and
- * no super-packet) ever go through vnet_csum_complete().
+ * 16-bit words byte by byte, so the code is the same on any host. vnet_csum_complete() runs
+ * on every packet that arrives with a partial checksum and is not a TSO super-packet whose
+ * check lwIP may skip; a super-packet with IPv6 extension headers goes through it too.
  */
 #include "vnet.h"
 
