@@ -45,7 +45,9 @@
 #
 # Flow-semantics helpers (tests/e2e/flowpeer.py): tg_start_flowpeer runs its TCP command server,
 # banner server and UDP echo server in the server namespace on every server address;
-# tg_flowpeer runs one of its clients in the client namespace. tg_gw_child NAME, tg_fd_count,
+# tg_flowpeer runs one of its clients in the client namespace. tg_start_dnsmasq and
+# tg_start_iperf3_server start those servers in the server namespace; tg_relayd_fd_idle notes
+# relayd's idle descriptor count (RELAYD, FD_BASE) for a test's own leak check. tg_gw_child NAME, tg_fd_count,
 # tg_rss_kib inspect tungate's children; tg_tungate_accepts ARGS says whether this build of
 # tungate accepts a flag; tg_start_bg runs any long-lived helper (dnsmasq, iperf3 -s) with its
 # pid tracked for cleanup.
@@ -414,7 +416,8 @@ tg_start_gateway() {
 # the teardown check: "tungate=N tunio=N stackd=N relayd=N", empty if a process is missing.
 TG_FD_BASE=
 tg_fd_counts() {
-	local out="tungate=$(tg_fd_count "$TG_GW_PID")" c pid
+	local out c pid
+	out="tungate=$(tg_fd_count "$TG_GW_PID")"
 	for c in tunio stackd relayd; do
 		pid=$(tg_gw_child "$c")
 		[[ -n $pid ]] || return 1
@@ -423,7 +426,7 @@ tg_fd_counts() {
 	echo "$out"
 }
 tg_fd_baseline() {
-	local prev= cur i
+	local prev='' cur i
 	TG_FD_BASE=
 	for ((i = 0; i < 30; i++)); do
 		cur=$(tg_fd_counts) || cur=
@@ -630,6 +633,40 @@ tg_start_flowpeer() {
 # Run a flowpeer.py client in the client namespace (bounded by TG_FP_CLIENT_TIMEOUT, 120 s).
 tg_flowpeer() {
 	tg_client timeout "${TG_FP_CLIENT_TIMEOUT:-120}" "$TG_PYTHON" "$TG_FLOWPEER" "$@"
+}
+
+# dnsmasq in the server namespace on the server's IPv4 and IPv6 addresses, answering NAME
+# with A and AAAA and nothing else (no upstream, no hosts file); queries logged to
+# $TG_TMP/dnsmasq.log.
+tg_start_dnsmasq() {
+	local name=$1 a=$2 aaaa=$3
+	tg_start_bg dnsmasq "$TG_NS_SERVER" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
+		--bind-interfaces --listen-address="$TG_SERVER_ADDR" --listen-address="$TG_SERVER6_ADDR" \
+		--address="/$name/$a" --address="/$name/$aaaa" \
+		--pid-file="$TG_TMP/dnsmasq.pid" --log-facility=- --log-queries
+	tg_wait_for 10 "dnsmasq listening" tg_dnsmasq_ready ||
+		{ cat "$TG_TMP/dnsmasq.log" >&2; fail "dnsmasq did not start"; }
+}
+tg_dnsmasq_ready() { ip netns exec "$TG_NS_SERVER" ss -Hlun "sport = :53" | grep -qF "[$TG_SERVER6_ADDR]:53"; }
+
+# iperf3 -s on PORT in the server namespace.
+tg_start_iperf3_server() {
+	tg_start_bg iperf3 "$TG_NS_SERVER" iperf3 -s -p "$1"
+	tg_wait_for 10 "iperf3 -s listening" tg_listening "$TG_NS_SERVER" '*' "$1" ||
+		{ cat "$TG_TMP/iperf3.log" >&2; fail "iperf3 -s did not start"; }
+}
+
+# relayd's pid and its idle descriptor count, as RELAYD and FD_BASE, for a test's own leak
+# check (both empty on the kernel path).
+tg_relayd_fd_idle() {
+	RELAYD=
+	FD_BASE=
+	[[ $TG_KERNEL_PATH == 1 ]] && return 0
+	RELAYD=$(tg_gw_child relayd)
+	[[ -n $RELAYD ]] || fail "no relayd child of tungate (pid $TG_GW_PID)"
+	sleep 0.5
+	FD_BASE=$(tg_fd_count "$RELAYD")
+	tg_say "relayd pid $RELAYD: $FD_BASE open fds while idle (baseline)"
 }
 
 tg_bin_dir() { echo "${TG_BIN_DIR:-$TG_REPO_DIR/build/bin}"; }

@@ -84,16 +84,8 @@ tg_start_httpd_at "$TG_SERVER6_ADDR" httpd6
 tg_start_flowpeer
 tg_stats_setup
 
-tg_start_bg dnsmasq "$TG_NS_SERVER" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
-	--bind-interfaces --listen-address="$TG_SERVER_ADDR" --listen-address="$TG_SERVER6_ADDR" \
-	--address="/$DNS_NAME/$DNS_A" --address="/$DNS_NAME/$DNS_AAAA" \
-	--pid-file="$TG_TMP/dnsmasq.pid" --log-facility=- --log-queries
-# shellcheck disable=SC2317 # called through tg_wait_for
-dns_ready() { ip netns exec "$TG_NS_SERVER" ss -Hlun "sport = :53" | grep -qF "[$TG_SERVER6_ADDR]:53"; }
-tg_wait_for 10 "dnsmasq listening" dns_ready || { cat "$TG_TMP/dnsmasq.log" >&2; fail "dnsmasq did not start"; }
-tg_start_bg iperf3 "$TG_NS_SERVER" iperf3 -s -p "$IPERF_PORT"
-tg_wait_for 10 "iperf3 -s listening" tg_listening "$TG_NS_SERVER" '*' "$IPERF_PORT" ||
-	{ cat "$TG_TMP/iperf3.log" >&2; fail "iperf3 -s did not start"; }
+tg_start_dnsmasq "$DNS_NAME" "$DNS_A" "$DNS_AAAA"
+tg_start_iperf3_server "$IPERF_PORT"
 
 "$TG_PYTHON" "$TG_HTTPD" gen $((FILE_MB * 1024 * 1024)) 5 >"$TG_TMP/www/file.bin"
 WANT="$(sha256sum <"$TG_TMP/www/file.bin" | cut -d' ' -f1) $((FILE_MB * 1024 * 1024))"

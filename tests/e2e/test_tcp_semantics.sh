@@ -37,15 +37,7 @@ tg_start_flowpeer
 tg_stats_setup # counters, when this tungate has them (TG_STATS_ARGS)
 tg_start_gateway --log-level info "${TG_STATS_ARGS[@]}"
 
-RELAYD=
-FD_BASE=
-if [[ $TG_KERNEL_PATH != 1 ]]; then
-	RELAYD=$(tg_gw_child relayd)
-	[[ -n $RELAYD ]] || fail "no relayd child of tungate (pid $TG_GW_PID)"
-	sleep 0.5
-	FD_BASE=$(tg_fd_count "$RELAYD")
-	tg_say "relayd pid $RELAYD: $FD_BASE open fds while idle (baseline)"
-fi
+tg_relayd_fd_idle
 
 fam_name() { [[ $1 == *:* ]] && echo IPv6 || echo IPv4; }
 

@@ -51,17 +51,8 @@ tg_topology
 tg_setup_ipv6
 tg_start_flowpeer
 
-tg_start_bg dnsmasq "$TG_NS_SERVER" dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
-	--bind-interfaces --listen-address="$TG_SERVER_ADDR" --listen-address="$TG_SERVER6_ADDR" \
-	--address="/$DNS_NAME/$DNS_A" --address="/$DNS_NAME/$DNS_AAAA" \
-	--pid-file="$TG_TMP/dnsmasq.pid" --log-facility=- --log-queries
-# shellcheck disable=SC2317 # called through tg_wait_for
-dns_ready() { ip netns exec "$TG_NS_SERVER" ss -Hlun "sport = :53" | grep -qF "[$TG_SERVER6_ADDR]:53"; }
-tg_wait_for 10 "dnsmasq listening" dns_ready || { cat "$TG_TMP/dnsmasq.log" >&2; fail "dnsmasq did not start"; }
-
-tg_start_bg iperf3 "$TG_NS_SERVER" iperf3 -s -p "$IPERF_PORT"
-tg_wait_for 10 "iperf3 -s listening" tg_listening "$TG_NS_SERVER" '*' "$IPERF_PORT" ||
-	{ cat "$TG_TMP/iperf3.log" >&2; fail "iperf3 -s did not start"; }
+tg_start_dnsmasq "$DNS_NAME" "$DNS_A" "$DNS_AAAA"
+tg_start_iperf3_server "$IPERF_PORT"
 
 tg_stats_setup # counters, when this tungate has them (TG_STATS_ARGS)
 UDP_TIMEOUT_OK=1
@@ -72,15 +63,7 @@ else
 	tg_fail_check "tungate rejects --udp-timeout $UDP_TIMEOUT --dns-timeout $UDP_TIMEOUT ($("$(tg_bin_dir)/tungate" -n --udp-timeout "$UDP_TIMEOUT" --dns-timeout "$UDP_TIMEOUT" 2>&1 | head -n 1)); running with the default UDP timeouts"
 	tg_start_gateway --log-level info "${TG_STATS_ARGS[@]}"
 fi
-RELAYD=
-FD_BASE=
-if [[ $TG_KERNEL_PATH != 1 ]]; then
-	RELAYD=$(tg_gw_child relayd)
-	[[ -n $RELAYD ]] || fail "no relayd child of tungate (pid $TG_GW_PID)"
-	sleep 0.5
-	FD_BASE=$(tg_fd_count "$RELAYD")
-	tg_say "relayd pid $RELAYD: $FD_BASE open fds while idle (baseline)"
-fi
+tg_relayd_fd_idle
 
 fam_name() { [[ $1 == *:* ]] && echo IPv6 || echo IPv4; }
 
