@@ -587,6 +587,23 @@ idle_conns_tests() {
 	done
 }
 
+# System calls of the three during 2 s of a 1-stream upload or download (-R) (perf trace -s), with the
+# bytes that upload moved in those seconds' iperf3 interval: calls per MB say where batching is
+# missing. perf trace slows the traced processes, so the rate here is lower than unprofiled.
+syscall_summary() { # [-R]
+	local j=$TG_TMP/trace-iperf.json ip dir=upload
+	[[ ${1:-} == -R ]] && dir=download
+	echo "## system calls during 2 s of a 1-stream $dir (perf trace -s; slows the traced processes)"
+	ip netns exec "$TG_NS_CLIENT" timeout 30 iperf3 -J -i 1 -c "$TG_SERVER_ADDR" -p "$IPERF_TCP_PORT" -t 4 "$@" >"$j" 2>/dev/null &
+	ip=$!
+	sleep 1
+	timeout 20 perf trace -s -p "${CHILD[stackd]},${CHILD[relayd]},${CHILD[tunio]}" -- sleep 2 2>&1 |
+		grep -E '^ +[a-z_0-9]+ +[0-9]+ |\(' | grep -vE '^ +syscall +calls'
+	wait "$ip"
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); iv=d["intervals"][1:3]
+print("## bytes moved in those 2 s: %.0f MB" % (sum(i["sum"]["bytes"] for i in iv)/1e6))' "$j" 2>/dev/null
+}
+
 profile_stackd() {
 	command -v perf >/dev/null || { say "perf not installed: no profile"; return 0; }
 	local f=$TG_TMP/perf.data ip
@@ -608,6 +625,8 @@ profile_stackd() {
 		echo "## top symbols"
 		perf report -i "$f" --no-children --sort comm,dso,symbol --stdio -g none 2>/dev/null |
 			grep -E '^ +[0-9.]+%' | sed 's/ *- *- *$//' | head -40
+		syscall_summary
+		syscall_summary -R
 	} >"$OUT/profile-mtu$CUR_MTU.txt"
 	rm -f "$f"
 	say "profile written to $OUT/profile-mtu$CUR_MTU.txt"

@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,6 +36,13 @@
 #include "socks5.h"
 
 #define READ_HIGH (64u * 1024u) /* bytes read from a server ahead of stackd's credit */
+/*
+ * libevent reads and writes at most 16 KiB per system call by default; a flow moves up to a
+ * link slot (64 KiB) per read and a whole window per write, so a bulk transfer costs a
+ * quarter of the calls and of the wake-ups that come with them.
+ */
+#define MAX_SINGLE_READ  READ_HIGH
+#define MAX_SINGLE_WRITE TG_FLOWAPI_WINDOW
 
 enum relay_flow_flags {
 	RF_CONNECTED = 0x01,
@@ -147,6 +156,20 @@ static void set_reading(struct bufferevent *bev, bool on)
 }
 
 /*
+ * The credit worth reading for. stackd's credit comes back in the pieces its client's ACKs
+ * free, often a few KiB; reading (and sending to stackd) each such piece at once moves a bulk
+ * download in pieces that small through every process, each with its wake-ups. With a
+ * quarter of the window (at most 32 KiB) as the least worth a read, the server's bytes wait in
+ * the socket instead and move in larger pieces; bytes already read go whenever they fit.
+ */
+static size_t read_min_window(const struct relayd *rd)
+{
+	size_t quarter = tg_flowapi_peer_window(rd->api) / 4;
+
+	return quarter < 32u * 1024u ? quarter : 32u * 1024u;
+}
+
+/*
  * Moves what the server sent to stackd, as far as credit and link slots allow, one slot
  * at a time. Reading goes on only while stackd can take more; on_writable() resumes it.
  */
@@ -154,12 +177,14 @@ static void pump_down(struct relay_flow *rf)
 {
 	struct relayd *rd = rf->rd;
 	struct evbuffer *in = bufferevent_get_input(rf->bev);
-	size_t len;
+	size_t len, min_window = read_min_window(rd);
 
 	while ((len = evbuffer_get_length(in)) > 0) {
 		size_t n = tg_flow_send_window(rd->api, rf->id), taken;
 		unsigned char *p;
 
+		if (n < len && n < min_window)
+			break;
 		if (n > len)
 			n = len;
 		if (n > rd->chunk)
@@ -183,8 +208,9 @@ static void pump_down(struct relay_flow *rf)
 	}
 	if (rf->flags & RF_SERVER_EOF)
 		return;
-	set_reading(rf->bev,
-	            evbuffer_get_length(in) == 0 && tg_flow_send_window(rd->api, rf->id) > 0);
+	set_reading(rf->bev, evbuffer_get_length(in) == 0 &&
+	                             tg_flow_send_window(rd->api, rf->id) >= min_window &&
+	                             tg_flow_send_window(rd->api, rf->id) > 0);
 }
 
 static void handshake_input(struct relay_flow *rf);
@@ -394,6 +420,18 @@ static void socket_failed(struct relayd *rd, uint32_t flow, int err)
 }
 
 /*
+ * The client's TCP stack already decided when to send (Nagle is its choice, made on its own
+ * socket); stackd hands its bytes on as they arrive. Nagle on our socket as well would hold
+ * the tail of a request that reached us in two pieces until the server's delayed ACK.
+ */
+static int set_nodelay(int fd)
+{
+	int on = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+/*
  * Our own socket() and connect() give the exact errno of a connect that fails at once;
  * bufferevent_socket_connect() without an address then waits for a connect in progress
  * (libevent reports an immediate refusal with no errno at all). The bufferevent's write
@@ -415,7 +453,7 @@ static struct bufferevent *start_connect(struct relay_flow *rf, enum tg_open_res
 	if (tg_addr_to_sockaddr(socks ? &rf->upstream->server : &rf->dst, &ss, &sslen) < 0)
 		return NULL;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || relay_socket_prepare(fd, ss.ss_family) < 0) {
+	if (fd < 0 || relay_socket_prepare(fd, ss.ss_family) < 0 || set_nodelay(fd) < 0) {
 		*err = errno;
 		socket_failed(rd, rf->id, *err);
 		if (fd >= 0)
@@ -436,6 +474,9 @@ static struct bufferevent *start_connect(struct relay_flow *rf, enum tg_open_res
 	}
 	bufferevent_setcb(bev, on_read, on_write, on_event, rf);
 	bufferevent_setwatermark(bev, EV_READ, 0, READ_HIGH);
+	if (bufferevent_set_max_single_read(bev, MAX_SINGLE_READ) < 0 ||
+	    bufferevent_set_max_single_write(bev, MAX_SINGLE_WRITE) < 0)
+		goto fail;
 	if (socks) {
 		/* The handshake's own bytes must not be acknowledged to stackd: no out_cb yet. */
 		if (!(rf->pending = evbuffer_new()) ||
@@ -487,11 +528,38 @@ static struct relay_flow *flow_of(struct relayd *rd, uint32_t flow)
 	return tg_flow_udata(rd->api, flow);
 }
 
+/*
+ * Client bytes go straight to the socket when nothing waits before them: no copy into the
+ * output buffer, and no write event to arm, fire and disarm. Returns the bytes the socket
+ * took; the rest is queued. An error is left for the bufferevent's own write to report.
+ */
+static size_t write_direct(struct relay_flow *rf, const uint8_t *data, size_t len)
+{
+	ssize_t n;
+
+	if (!(rf->flags & RF_CONNECTED) || !rf->out_cb ||
+	    evbuffer_get_length(bufferevent_get_output(rf->bev)) > 0)
+		return 0;
+	n = send(bufferevent_getfd(rf->bev), data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n <= 0)
+		return 0;
+	tg_flow_consumed(rf->rd->api, rf->id, (size_t)n);
+	return (size_t)n;
+}
+
 void relay_tcp_data(struct relayd *rd, uint32_t flow, const void *data, size_t len)
 {
 	struct relay_flow *rf = flow_of(rd, flow);
+	size_t sent;
 
 	if (!rf)
+		return;
+	sent = write_direct(rf, data, len);
+	rf->up += sent;
+	rd->stats.bytes_up += sent;
+	data = (const uint8_t *)data + sent;
+	len -= sent;
+	if (len == 0)
 		return;
 	/* Copied: the slot goes back to stackd when this callback returns. Until the proxy
 	 * connected, the bytes wait apart: the handshake's own go first. */

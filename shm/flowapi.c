@@ -806,6 +806,11 @@ unsigned tg_flowapi_udp_flow_count(const struct tg_flowapi *api)
 	return api->live_udp;
 }
 
+size_t tg_flowapi_peer_window(const struct tg_flowapi *api)
+{
+	return api->peer_window;
+}
+
 int tg_flowapi_ready(const struct tg_flowapi *api)
 {
 	return api->ready;

@@ -106,6 +106,8 @@ unsigned tg_flowapi_flow_count(const struct tg_flowapi *api);
 unsigned tg_flowapi_udp_flow_count(const struct tg_flowapi *api);
 /* True once stackd's HELLO was accepted; before that no flow can exist. */
 int tg_flowapi_ready(const struct tg_flowapi *api);
+/* The per-flow window stackd announced in its HELLO (0 before it): the most credit a flow has. */
+size_t tg_flowapi_peer_window(const struct tg_flowapi *api);
 
 /*
  * One pointer of the caller's per flow, so that callbacks find their own state without a

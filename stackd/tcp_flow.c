@@ -31,6 +31,15 @@
 #include "tg_lwip.h"
 
 #define CREDIT_BATCH (STACKD_WINDOW / 4)
+/*
+ * With this much sent and not yet acknowledged, bytes from relayd are queued in lwIP without
+ * sending them at once: the client's next ACK runs tcp_input(), which ends in tcp_output(),
+ * and sends them then. A server's data reaches relayd in small pieces (a few KiB, as its
+ * pacing releases them); sent one by one, each would cost a super-packet, a TUN write and an
+ * ACK of its own. Queued behind the ACK clock they leave in bursts as large as what each ACK
+ * frees. Below the threshold (an interactive flow, the start of a transfer) nothing waits.
+ */
+#define OUTPUT_DEFER_INFLIGHT (64u * 1024u)
 /* flow_table_full = evict takes only a flow idle for more than a second (time()'s clock). */
 #define EVICT_MIN_IDLE 2
 /*
@@ -316,6 +325,13 @@ static void send_credit(struct tcp_flow *f, bool force)
 	f->credit_due = 0;
 }
 
+/* Sends what lwIP has queued, unless an ACK on its way will (OUTPUT_DEFER_INFLIGHT). */
+static void output_unless_acked_soon(struct tcp_pcb *pcb)
+{
+	if ((uint32_t)(pcb->snd_nxt - pcb->lastack) < OUTPUT_DEFER_INFLIGHT)
+		tcp_output(pcb);
+}
+
 /* Moves bytes from relayd into lwIP's send buffer; returns the bytes lwIP took. */
 static uint32_t write_to_pcb(struct tcp_flow *f, const uint8_t *data, uint32_t len)
 {
@@ -329,8 +345,10 @@ static uint32_t write_to_pcb(struct tcp_flow *f, const uint8_t *data, uint32_t l
 			n = room;
 		if (n > 0xffff)
 			n = 0xffff;
-		if (n == 0 ||
-		    tcp_write(f->pcb, data + done, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
+		/* PSH only at the end of what relayd gave: the client's stack need not push more. */
+		if (n == 0 || tcp_write(f->pcb, data + done, (u16_t)n,
+		                        TCP_WRITE_FLAG_COPY |
+		                                (done + n < len ? TCP_WRITE_FLAG_MORE : 0)) != ERR_OK)
 			break;
 		done += n;
 	}
@@ -539,7 +557,7 @@ static void on_data(struct tcp_flow *f, const struct tg_desc *d, const uint8_t *
 	if (f->down.len == 0 && f->pcb) {
 		taken = write_to_pcb(f, data, d->len);
 		if (taken)
-			tcp_output(f->pcb);
+			output_unless_acked_soon(f->pcb);
 	}
 	/* Bounded by the window checked above. */
 	if (tg_bytebuf_append(&f->down, data + taken, d->len - taken, STACKD_WINDOW) < 0) {

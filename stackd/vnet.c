@@ -233,11 +233,15 @@ void vnet_gso_append(struct vnet_gso *g, uint8_t *pkt, const uint8_t *hdr, uint3
 	g->len += payload;
 	g->segs++;
 	g->next_seq += payload;
-	/* Segmentation gives every segment the first one's flags, PSH only to the last. */
-	if (payload < g->seg_size || (hdr[g->l4 + 13] & TCP_FLAG_PSH)) {
+	/*
+	 * Segmentation gives every segment the first one's flags, PSH only to the last. A PSH
+	 * on a full segment does not end the super-packet: lwIP sets it at the end of every
+	 * tcp_write(), and the next write's segments follow at once; the PSH moves to the end of
+	 * bytes that reach the client together anyway. Only a shorter segment must be the last.
+	 */
+	pkt[g->l4 + 13] |= hdr[g->l4 + 13] & TCP_FLAG_PSH;
+	if (payload < g->seg_size)
 		g->closed = true;
-		pkt[g->l4 + 13] |= hdr[g->l4 + 13] & TCP_FLAG_PSH;
-	}
 }
 
 uint32_t vnet_gso_close(struct vnet_gso *g, uint8_t *pkt, struct tg_vnet_hdr *h)

@@ -411,6 +411,28 @@ static void test_gso_coalesce(void **state)
 	}
 }
 
+/* lwIP ends every tcp_write() with PSH: a full segment with it is no reason to stop. */
+static void test_gso_push_mid_stream(void **state)
+{
+	static uint8_t big[65536], seg[2000];
+	struct vnet_gso g;
+	struct tg_vnet_hdr h;
+	uint32_t len = segment(big, 4, 1000, 0x10, 1000);
+
+	assert_true(vnet_gso_open(&g, big, len));
+	len = segment(seg, 4, 2000, 0x18, 1000); /* full size, PSH */
+	assert_true(vnet_gso_fits(&g, big, seg, len, len, 65535));
+	append(&g, big, seg, len);
+	assert_int_equal(big[20 + 13], 0x18); /* the super-packet's last segment will have it */
+	len = segment(seg, 4, 3000, 0x10, 1000);
+	assert_true(vnet_gso_fits(&g, big, seg, len, len, 65535)); /* not closed */
+	append(&g, big, seg, len);
+	assert_int_equal(vnet_gso_close(&g, big, &h), 20 + 20 + 3000);
+	assert_int_equal(h.gso_size, 1000);
+	assert_int_equal(big[20 + 13], 0x18);
+	check_merged(big, 20 + 20 + 3000, 4, 1000, 3000);
+}
+
 static void test_gso_single_segment(void **state)
 {
 	static uint8_t big[2000];
@@ -513,6 +535,7 @@ int main(void)
 	        cmocka_unit_test(test_tx_fill_tcp),
 	        cmocka_unit_test(test_tx_fill_leaves_others),
 	        cmocka_unit_test(test_gso_coalesce),
+	        cmocka_unit_test(test_gso_push_mid_stream),
 	        cmocka_unit_test(test_gso_single_segment),
 	        cmocka_unit_test(test_gso_refuses),
 	        cmocka_unit_test(test_gso_limit),
