@@ -15,7 +15,25 @@
 
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+/*
+ * relay_dest_is_self() costs four system calls (socket, connect, getsockname/getpeername,
+ * close), as many again as the connection itself: its verdicts are kept per destination
+ * address for a second. An address the host gains or loses is seen within that second.
+ */
+#define SELF_CACHE_SLOTS 64
+#define SELF_CACHE_TTL_MS 1000
+
+struct self_verdict {
+	struct tg_addr dst; /* port 0; family 0: slot unused */
+	uint64_t expires_ms;
+	bool self;
+};
+
+static struct self_verdict self_cache[SELF_CACHE_SLOTS];
+static uint64_t self_probes;
 
 static bool ipv4_forbidden(const uint8_t *ip)
 {
@@ -69,7 +87,8 @@ bool relay_socket_is_local(int fd)
 	return l.family == p.family && memcmp(l.ip, p.ip, sizeof(l.ip)) == 0;
 }
 
-bool relay_dest_is_self(const struct tg_addr *dst)
+/* Asks the kernel's routing, with a UDP socket whose connect() sends nothing. */
+static bool route_is_local(const struct tg_addr *dst)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -78,9 +97,55 @@ bool relay_dest_is_self(const struct tg_addr *dst)
 
 	if (tg_addr_to_sockaddr(dst, &ss, &len) < 0)
 		return false;
+	self_probes++;
 	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
 		return false; /* out of fds: the real socket will fail and say so */
 	self = connect(fd, (struct sockaddr *)&ss, len) == 0 && relay_socket_is_local(fd);
 	close(fd);
 	return self;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* FNV-1a over family and address: the slot of a destination in self_cache. */
+static unsigned self_slot(const struct tg_addr *key)
+{
+	uint32_t h = 2166136261u ^ key->family;
+
+	for (size_t i = 0; i < sizeof(key->ip); i++)
+		h = (h ^ key->ip[i]) * 16777619u;
+	return h % SELF_CACHE_SLOTS;
+}
+
+bool relay_dest_is_self_at(const struct tg_addr *dst, uint64_t now)
+{
+	struct tg_addr key;
+	struct self_verdict *v;
+
+	memset(&key, 0, sizeof(key));
+	key.family = dst->family;
+	memcpy(key.ip, dst->ip, sizeof(key.ip));
+	v = &self_cache[self_slot(&key)];
+	if (v->dst.family != 0 && now < v->expires_ms && memcmp(&v->dst, &key, sizeof(key)) == 0)
+		return v->self;
+	v->dst = key;
+	v->self = route_is_local(dst); /* with its port: a UDP connect() to port 0 fails */
+	v->expires_ms = now + SELF_CACHE_TTL_MS;
+	return v->self;
+}
+
+bool relay_dest_is_self(const struct tg_addr *dst)
+{
+	return relay_dest_is_self_at(dst, now_ms());
+}
+
+uint64_t relay_dest_self_probes(void)
+{
+	return self_probes;
 }

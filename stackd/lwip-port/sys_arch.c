@@ -41,11 +41,20 @@ static uint64_t assert_count;
  */
 /*
  * Weak, as sys_now(): the fuzz environment counts instead, so that a finding replays. glibc's
- * arc4random() draws from getrandom(2) (allowed in stackd's sandbox) and never fails.
+ * arc4random_buf() draws from getrandom(2) (allowed in stackd's sandbox) and never fails.
+ * Debian 12's glibc makes one getrandom() call per arc4random() value, which is one system
+ * call per connection: the pool draws 64 ISNs per call, each as unpredictable and used once.
  */
 __attribute__((weak)) u32_t tg_tcp_isn(void)
 {
-	return arc4random();
+	static u32_t pool[64];
+	static unsigned left;
+
+	if (left == 0) {
+		arc4random_buf(pool, sizeof(pool));
+		left = sizeof(pool) / sizeof(pool[0]);
+	}
+	return pool[--left];
 }
 
 __attribute__((weak)) u32_t sys_now(void)

@@ -105,6 +105,28 @@ static void test_dest_is_self(void **state)
 	assert_false(relay_dest_is_self(&a));
 }
 
+/* A verdict is asked of the kernel once per address and second, then remembered. */
+static void test_dest_is_self_cached(void **state)
+{
+	struct tg_addr lo, lo_other_port, other;
+	uint64_t probes = relay_dest_self_probes();
+	const uint64_t t0 = UINT64_C(1) << 50; /* later than any entry the other tests left */
+
+	(void)state;
+	assert_int_equal(tg_addr_parse("127.0.0.1:80", &lo), 0);
+	assert_int_equal(tg_addr_parse("127.0.0.1:443", &lo_other_port), 0);
+	assert_int_equal(tg_addr_parse("198.51.100.7:80", &other), 0);
+	assert_true(relay_dest_is_self_at(&lo, t0));
+	assert_int_equal(relay_dest_self_probes(), probes + 1);
+	assert_true(relay_dest_is_self_at(&lo, t0 + 999));
+	assert_true(relay_dest_is_self_at(&lo_other_port, t0 + 10)); /* the port does not matter */
+	assert_int_equal(relay_dest_self_probes(), probes + 1);
+	assert_false(relay_dest_is_self_at(&other, t0 + 10)); /* another address: asked */
+	assert_int_equal(relay_dest_self_probes(), probes + 2);
+	assert_true(relay_dest_is_self_at(&lo, t0 + 1000)); /* expired: asked again */
+	assert_int_equal(relay_dest_self_probes(), probes + 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,6 +136,7 @@ int main(void)
 	        cmocka_unit_test(test_local_socket),
 	        cmocka_unit_test(test_not_local_socket),
 	        cmocka_unit_test(test_dest_is_self),
+	        cmocka_unit_test(test_dest_is_self_cached),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
