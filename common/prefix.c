@@ -9,23 +9,20 @@
 
 #include "fdarg.h"
 
-/* Are the bits of addr past len all zero? */
-static bool host_bits_clear(const struct tg_prefix *p)
+/* Zeroes the bits of addr past len. */
+static void clear_host_bits(struct tg_prefix *p)
 {
-	unsigned bytes = p->family == AF_INET ? 4 : 16;
-
-	for (unsigned bit = p->len; bit < bytes * 8; bit++)
-		if (p->addr[bit / 8] & (0x80u >> (bit % 8)))
-			return false;
-	return true;
+	for (unsigned bit = p->len; bit < sizeof(p->addr) * 8; bit++)
+		p->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 }
 
 int tg_prefix_parse(const char *text, struct tg_prefix *p, char *err, size_t errlen)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN], buf[TG_PREFIX_STRLEN];
 	const char *slash = strchr(text, '/');
 	size_t iplen = slash ? (size_t)(slash - text) : strlen(text);
-	unsigned long len;
+	unsigned long len, max;
+	struct tg_prefix net;
 
 	memset(p, 0, sizeof(*p));
 	if (iplen == 0 || iplen >= sizeof(ip))
@@ -38,17 +35,24 @@ int tg_prefix_parse(const char *text, struct tg_prefix *p, char *err, size_t err
 		p->family = AF_INET6;
 	else
 		goto bad;
-	len = p->family == AF_INET ? 32 : 128;
-	if (slash && tg_parse_uint(slash + 1, 0, len, &len) < 0)
-		goto bad;
+	max = p->family == AF_INET ? 32 : 128;
+	len = max;
+	if (slash && tg_parse_uint(slash + 1, 0, max, &len) < 0) {
+		snprintf(err, errlen, "\"%s\": prefix length is not 0..%lu", text, max);
+		return -1;
+	}
 	p->len = (uint8_t)len;
-	if (!host_bits_clear(p)) {
-		snprintf(err, errlen, "\"%s\": bits set past the prefix length", text);
+	net = *p;
+	clear_host_bits(&net);
+	if (!tg_prefix_equal(&net, p)) {
+		/* Most likely a typo: refuse it, and name the network rather than guess. */
+		snprintf(err, errlen, "\"%s\": bits set past the prefix length (the network is %s)",
+		         text, tg_prefix_format(&net, buf, sizeof(buf)));
 		return -1;
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "\"%s\" is not ADDR or ADDR/LEN (IPv4 or IPv6)", text);
+	snprintf(err, errlen, "\"%s\" is not an address or ADDR/LEN (IPv4 or IPv6)", text);
 	return -1;
 }
 

@@ -19,8 +19,9 @@ struct tg_prefix {
 };
 
 /*
- * "ADDR/LEN" or "ADDR" (a host: /32 or /128). Bits past LEN must be zero (the kernel refuses
- * such a route). Returns 0, or -1 with the reason in err.
+ * "ADDR/LEN" or "ADDR" (a host: /32 or /128). Bits past LEN must be zero: the kernel refuses
+ * such a route, and in a rule (rules.c) "10.1.2.3/8" is most likely a typo; the error names
+ * the network. Returns 0, or -1 with the reason in err.
  */
 int tg_prefix_parse(const char *text, struct tg_prefix *p, char *err, size_t errlen);
 

@@ -4,7 +4,6 @@
  */
 #include "rules.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fdarg.h"
+#include "prefix.h"
 
 #define RULES_MAGIC   0x52554754u /* "TGUR" */
 #define RULES_VERSION 1u
@@ -60,39 +61,21 @@ static int tokenize(const char *spec, char *buf, size_t buflen, char **tok, int 
 	return n;
 }
 
-/* "any", "A.B.C.D[/N]" or "V6[/N]". */
+/* "any", or a prefix as [route] takes them (prefix.h): host bits set are an error. */
 static int parse_dest(const char *text, struct tg_rule *r, char *why, size_t whylen)
 {
-	char ip[INET6_ADDRSTRLEN];
-	const char *slash = strchr(text, '/');
-	size_t iplen = slash ? (size_t)(slash - text) : strlen(text);
-	unsigned long prefix, max;
+	struct tg_prefix p;
 
 	if (strcmp(text, "any") == 0) {
 		r->family = 0;
 		r->prefix = 0;
 		return 0;
 	}
-	if (iplen == 0 || iplen >= sizeof(ip))
-		return fail(why, whylen, "\"%s\" is not an address or CIDR", text);
-	memcpy(ip, text, iplen);
-	ip[iplen] = '\0';
-	if (inet_pton(AF_INET, ip, r->net) == 1) {
-		r->family = TG_AF_INET4;
-		max = 32;
-	} else if (inet_pton(AF_INET6, ip, r->net) == 1) {
-		r->family = TG_AF_INET6;
-		max = 128;
-	} else {
-		return fail(why, whylen, "\"%s\" is not an address or CIDR", text);
-	}
-	prefix = max;
-	if (slash && tg_parse_uint(slash + 1, 0, max, &prefix) < 0)
-		return fail(why, whylen, "\"%s\": prefix length is not 0..%lu", text, max);
-	r->prefix = (uint8_t)prefix;
-	/* Host bits are cleared, so that 10.1.2.3/8 means 10.0.0.0/8 as ip route has it. */
-	for (unsigned bit = (unsigned)prefix; bit < 128; bit++)
-		r->net[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+	if (tg_prefix_parse(text, &p, why, whylen) < 0)
+		return -1;
+	r->family = p.family == AF_INET ? TG_AF_INET4 : TG_AF_INET6;
+	r->prefix = p.len;
+	memcpy(r->net, p.addr, sizeof(r->net));
 	return 0;
 }
 

@@ -7,8 +7,11 @@
  *
  * Covered: shm/link.c's receive checks (slot range, length, epoch of every descriptor; slot
  * hand-back), tg_hello_check, every message type in flowapi.c's dispatch in any state and
- * order, the credit rule both ways, tombstones, UDP flow limits, slot exhaustion (the fuzzer
- * may stop handing slots back) and tg_flowapi_replace_link (a stackd restart).
+ * order, the credit rule both ways, tombstones, UDP flow limits, UDP batches both ways
+ * (well-formed and broken ones from the fuzzer, packed ones from the API, delivered through
+ * on_udp_batch for inputs of odd length and on_udp one by one for even ones, with a relay
+ * that may end the flow in the middle of a batch), slot exhaustion (the fuzzer may stop
+ * handing slots back) and tg_flowapi_replace_link (a stackd restart).
  *
  * Oracles besides ASan/UBSan: every message the API sends must be well-formed for its type
  * (the relayd -> stackd rules of docs/protocol.md), and at the end every slot of both pools
@@ -29,6 +32,7 @@
 #include "link.h"
 #include "log.h"
 #include "proto.h"
+#include "udp_batch.h"
 
 #define SLOTS        16u
 #define BIG_SLOT     65600u /* link B's real slot size (tungate/links.h) */
@@ -174,6 +178,32 @@ static void cb_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *
 		tg_flow_set_udata(api, flow, &fx);
 	if (fx.cfg & CFG_ECHO)
 		tg_flow_send_udp(api, flow, dst, src, data, len);
+	/* A datagram starting 0xcc ends the flow: the rest of its batch must not arrive. */
+	if (len > 0 && ((const uint8_t *)data)[0] == 0xcc)
+		tg_flow_udp_close(api, flow);
+}
+
+static void cb_udp_batch(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
+                         const struct tg_addr *dst, const struct iovec *dgrams, unsigned n,
+                         void *arg)
+{
+	if (n == 0 || n > TG_UDP_BATCH_MAX)
+		fuzz_fail("on_udp_batch with %u datagrams", n);
+	for (unsigned i = 0; i < n; i++) {
+		if (dgrams[i].iov_len > fx.slot_size)
+			fuzz_fail("on_udp_batch: a datagram of %zu bytes", dgrams[i].iov_len);
+		touch(dgrams[i].iov_base, dgrams[i].iov_len);
+		if (!tg_flow_udata(api, flow) && i == 0)
+			tg_flow_set_udata(api, flow, &fx);
+		if (fx.cfg & CFG_ECHO)
+			tg_flow_send_udp(api, flow, dst, src, dgrams[i].iov_base,
+			                 dgrams[i].iov_len);
+	}
+	touch(src, sizeof(*src));
+	touch(dst, sizeof(*dst));
+	remember(flow);
+	if (dgrams[0].iov_len > 0 && ((const uint8_t *)dgrams[0].iov_base)[0] == 0xcc)
+		tg_flow_udp_close(api, flow);
 }
 
 static void cb_udp_closed(struct tg_flowapi *api, uint32_t flow, void *arg)
@@ -205,6 +235,20 @@ static const struct tg_flowapi_cbs cbs = {
         .on_reset = cb_reset,
         .on_writable = cb_writable,
         .on_udp = cb_udp,
+        .on_udp_closed = cb_udp_closed,
+        .on_icmp_echo = cb_icmp,
+        .on_peer_reset = cb_peer_reset,
+};
+
+/* The same relay taking UDP batches whole, as relayd does (inputs of odd length). */
+static const struct tg_flowapi_cbs cbs_batch = {
+        .on_tcp_open = cb_open,
+        .on_data = cb_data,
+        .on_shut_wr = cb_shut_wr,
+        .on_reset = cb_reset,
+        .on_writable = cb_writable,
+        .on_udp = cb_udp,
+        .on_udp_batch = cb_udp_batch,
         .on_udp_closed = cb_udp_closed,
         .on_icmp_echo = cb_icmp,
         .on_peer_reset = cb_peer_reset,
@@ -244,6 +288,15 @@ static void check_sent(const struct tg_desc *d)
 	case TG_MSG_UDP:
 		ok = slot && d->len >= sizeof(struct tg_msg_udp) && addr_pair_ok(slot);
 		break;
+	case TG_MSG_UDP_BATCH: {
+		/* Two or more datagrams (one goes as UDP), in a batch the strict reader takes. */
+		struct tg_msg_udp h;
+
+		ok = slot && d->flow != 0 && d->arg >= 2 &&
+		     tg_udp_batch_check(slot, d->len, d->arg, &h) == TG_UDP_BATCH_OK &&
+		     addr_pair_ok(slot);
+		break;
+	}
 	case TG_MSG_UDP_ERROR:
 		ok = slot && d->len == sizeof(struct tg_msg_udp) && addr_pair_ok(slot) &&
 		     (d->arg == TG_OPEN_REFUSED || d->arg == TG_OPEN_UNREACHABLE);
@@ -442,6 +495,53 @@ static void op_udp(struct fuzz_in *in, uint16_t type)
 	send_payload(type, flow, 0, buf, (uint32_t)sizeof(m) + len);
 }
 
+/*
+ * A UDP_BATCH from the fuzzer's stackd: 1..12 records with sizes and first bytes from the
+ * input, built with the real writer; the mode byte may then break it (count off by one, the
+ * last byte cut, a record length overwritten) or leave it well-formed.
+ */
+static void op_udp_batch(struct fuzz_in *in)
+{
+	static uint8_t buf[BIG_SLOT], data[4096];
+	struct tg_udp_batch_writer w;
+	struct tg_msg_udp m;
+	uint32_t flow = pick_flow(in), len;
+	uint8_t mode = fuzz_u8(in);
+	unsigned n = 1 + fuzz_u8(in) % 12;
+
+	take_addrs(in, &m.src, &m.dst);
+	tg_udp_batch_start(&w, buf, fx.slot_size, &m);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t dlen = fuzz_u16(in) % sizeof(data);
+
+		memset(data, 0, dlen);
+		if (dlen > 0)
+			data[0] = fuzz_u8(in);
+		if (tg_udp_batch_add(&w, data, dlen) < 0)
+			break;
+	}
+	if (w.count == 0)
+		return;
+	len = w.len;
+	switch (mode % 8) {
+	case 1:
+		w.count += mode & 0x80 ? 1 : (uint32_t)-1;
+		break;
+	case 2:
+		len--;
+		break;
+	case 3: {
+		uint16_t prefix = fuzz_u16(in);
+
+		memcpy(buf + sizeof(m), &prefix, sizeof(prefix));
+		break;
+	}
+	default:
+		break;
+	}
+	send_payload(TG_MSG_UDP_BATCH, flow, w.count, buf, len);
+}
+
 /* The relay's own calls, in any state: the API must refuse what does not apply. */
 static void op_api(struct fuzz_in *in)
 {
@@ -557,7 +657,8 @@ static void do_op(struct fuzz_in *in)
 	uint32_t flow;
 
 	/* Arguments are evaluated in no set order: each input field is read in a statement. */
-	switch (op % 14) {
+	/* op % 15: the operations 0..13 keep the numbers the seeds (make-seeds.py) use. */
+	switch (op % 15) {
 	case 0:
 		flow = fuzz_u8(in) % 4; /* a role here */
 		tg_hello_send(fx.s0, (enum tg_link_role)flow, fuzz_u32(in));
@@ -600,8 +701,11 @@ static void do_op(struct fuzz_in *in)
 		else
 			fx.stall = true;
 		break;
-	default:
+	case 13:
 		op_replace();
+		break;
+	default:
+		op_udp_batch(in);
 		break;
 	}
 	pump();
@@ -637,7 +741,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (read(g.bell[i], &v, sizeof(v)) == sizeof(v))
 			;
 	link_open();
-	fx.api = tg_flowapi_new(g.base, fx.s1, &cbs, &fx);
+	fx.api = tg_flowapi_new(g.base, fx.s1, size % 2 ? &cbs_batch : &cbs, &fx);
 	if (!fx.api)
 		fuzz_fail("tg_flowapi_new failed");
 	if (!(fx.cfg & CFG_NO_HELLO))

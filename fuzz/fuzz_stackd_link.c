@@ -8,25 +8,13 @@
  */
 #include "stackd_env.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* Two in three operations are a raw relayd message. */
+static void link_op(struct fuzz_in *in)
 {
-	env_init(false);
-	return 0;
+	if (fuzz_u8(in) < 0xaa)
+		env_relay_raw(in);
+	else
+		env_op(in);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	struct fuzz_in in = {data, size};
-
-	env_begin(&in);
-	env_prelude();
-	while (in.n > 0) {
-		/* Two in three operations are a raw relayd message. */
-		if (fuzz_u8(&in) < 0xaa)
-			env_relay_raw(&in);
-		else
-			env_op(&in);
-	}
-	env_end();
-	return 0;
-}
+const struct env_target env_target = {.prelude = env_prelude, .op = link_op};

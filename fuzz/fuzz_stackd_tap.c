@@ -9,19 +9,4 @@
  */
 #include "stackd_env.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	env_init(true);
-	return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	struct fuzz_in in = {data, size};
-
-	env_begin(&in);
-	while (in.n > 0)
-		env_op(&in);
-	env_end();
-	return 0;
-}
+const struct env_target env_target = {.tap = true, .op = env_op};

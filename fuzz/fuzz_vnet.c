@@ -18,11 +18,12 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "inet_csum.h"
 #include "vnet.h"
 
 static uint32_t pseudo_sum(const uint8_t *pkt, uint32_t l4, uint32_t len)
 {
-	uint32_t s = (pkt[0] >> 4) == 4 ? vnet_sum(pkt + 12, 8, 0) : vnet_sum(pkt + 8, 32, 0);
+	uint32_t s = (pkt[0] >> 4) == 4 ? tg_csum_add(pkt + 12, 8, 0) : tg_csum_add(pkt + 8, 32, 0);
 
 	return s + 6 + (len - l4);
 }
@@ -48,7 +49,8 @@ static void rx_mode(struct fuzz_in *in)
 		at = (uint32_t)h.csum_start + h.csum_offset;
 		before = (uint16_t)(copy[at] << 8 | copy[at + 1]);
 		vnet_csum_complete(copy, len, h.csum_start, h.csum_offset);
-		if (vnet_fold(vnet_sum(copy + h.csum_start, len - h.csum_start, before)) != 0xffff)
+		if (tg_csum_fold(tg_csum_add(copy + h.csum_start, len - h.csum_start, before)) !=
+		    0xffff)
 			fuzz_fail("finished checksum does not add up");
 		free(copy);
 		break;
@@ -83,14 +85,14 @@ static void gso_mode(struct fuzz_in *in)
 	len = vnet_gso_close(&g, big, &h);
 	if (len > 0xffff || len != g.len)
 		fuzz_fail("super-packet of %u bytes", len);
-	if ((big[0] >> 4) == 4 && vnet_fold(vnet_sum(big, g.l4, 0)) != 0xffff)
+	if ((big[0] >> 4) == 4 && tg_csum_fold(tg_csum_add(big, g.l4, 0)) != 0xffff)
 		fuzz_fail("IPv4 header checksum wrong");
 	if (g.segs > 1 && h.gso_type != ((big[0] >> 4) == 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6))
 		fuzz_fail("GSO type %u", h.gso_type);
 	if (h.flags != VNET_F_NEEDS_CSUM || h.csum_start != g.l4 || h.csum_offset != 16)
 		fuzz_fail("partial checksum not described");
 	vnet_csum_complete(big, len, h.csum_start, h.csum_offset);
-	if (vnet_fold(vnet_sum(big + g.l4, len - g.l4, pseudo_sum(big, g.l4, len))) != 0xffff)
+	if (tg_csum_fold(tg_csum_add(big + g.l4, len - g.l4, pseudo_sum(big, g.l4, len))) != 0xffff)
 		fuzz_fail("TCP checksum of the super-packet wrong");
 }
 

@@ -137,12 +137,14 @@ def raw_packets():
 
 OP_TCP, OP_UDP, OP_ICMP, OP_RAW, OP_FRAG, OP_RELAY, OP_RELAY_RAW, OP_TIME, OP_STALL, OP_CONNECT = (
     0, 2, 3, 4, 5, 6, 8, 9, 10, 11)
+OP_UDP_BURST = 12
 CFG_CONSISTENT, CFG_FEW_A, CFG_SMALL_B, CFG_SMALL_WINDOW = 0x01, 0x02, 0x04, 0x08
 CFG_AUTO_OPEN, CFG_AUTO_CREDIT, CFG_AUTO_REPLY, CFG_FEW_FLOWS = 0x10, 0x20, 0x40, 0x80
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 R_OPEN_RESULT, R_DATA, R_CREDIT, R_SHUT, R_RESET, R_CLOSED, R_UDP, R_UDP_ERR, R_ECHO = range(9)
 MSG = {"HELLO": 1, "PACKET": 2, "TCP_OPEN": 10, "OPEN_RESULT": 11, "DATA": 12, "CREDIT": 13,
-       "SHUT_WR": 14, "RESET": 15, "CLOSED": 16, "UDP": 20, "ICMP_ECHO": 21, "UDP_ERROR": 22}
+       "SHUT_WR": 14, "RESET": 15, "CLOSED": 16, "UDP": 20, "ICMP_ECHO": 21, "UDP_ERROR": 22,
+       "UDP_BATCH": 23}
 
 
 def u16(v):
@@ -250,6 +252,17 @@ def stackd_input_seeds():
                    s_relay(R_CLOSED, 0) + s_udp(0) + seconds(30))
     s["udp_v6"] = (hdr(0) + s_udp(1, port=5353, paylen=200) + s_relay(R_UDP, 0, b"\x02", u16(10)) +
                    s_relay(R_UDP_ERR, 0, b"\x00", u16(0), b"\x02"))
+    # UDP batches: bursts of one flow up (stackd packs them), echoed back as batches; relayd's
+    # own batches, well-formed and broken (count off, cut short).
+    burst = bytes([OP_UDP_BURST, 0, 0]) + u16(1400) + bytes([20])
+    s["udp_batch"] = (hdr(CFG_AUTO_REPLY) + burst + bytes([OP_UDP_BURST, 1, 0]) + u16(100) +
+                      bytes([7]) + s_relay(R_UDP, 0, b"\x10", u16(0), b"\x05", b"\x10" * 7) +
+                      s_relay(R_UDP, 0, b"\x30", u16(0), b"\x03", b"\x20" * 5) +
+                      s_relay(R_UDP, 0, b"\x50", u16(0), b"\x02", b"\x08" * 4) + burst +
+                      s_relay(R_CLOSED, 0) + burst)
+    s["udp_batch_small"] = (hdr(CFG_SMALL_B | CFG_AUTO_REPLY) + bytes([OP_UDP_BURST, 0, 0]) +
+                            u16(3000) + bytes([9]) + bytes([OP_UDP_BURST, 2, 0]) + u16(0) +
+                            bytes([40]))
     s["udp_odd"] = (hdr(CFG_SMALL_B) + s_udp(2, mode=0x10) + s_udp(2, mode=0x20) +
                     s_udp(3, mode=0x20) + s_udp(2, mode=2) + s_udp(2, mode=0x40, paylen=4000))
     # Pings both families, replies right and forged.
@@ -315,10 +328,33 @@ def stackd_link_seeds():
         echo = (tg_addr(False, "198.51.100.1", 0) + tg_addr(False, "10.7.0.1", 7) +
                 bytes([0, 0, 0, 0, 0, 7, 0, 0]) + b"pong")
         s["echo_" + tag] = bytes([cfg, 0]) + raw(MSG["ICMP_ECHO"], 0xf0, 0, 1, len(echo), echo)
+    # UDP_BATCH from relayd for the prelude's UDP flows: well-formed (an empty record among
+    # them), a count beyond the records, a record past the end, bytes over; a burst from the
+    # client that stackd packs, echoed back as a batch (CFG_AUTO_REPLY).
+    def recs(*lens):
+        return b"".join(struct.pack("<H", n) + bytes([0x41 + i]) * n for i, n in enumerate(lens))
+    b4, b6 = m4 + recs(8, 0, 100, 3), m6 + recs(1200, 1200)
+    s["udp_batch"] = (bytes([CFG_AUTO_REPLY, 0]) + raw(MSG["UDP_BATCH"], 2, 4, 1, len(b4), b4) +
+                      raw(MSG["UDP_BATCH"], 3, 2, 1, len(b6), b6) +
+                      raw(MSG["UDP_BATCH"], 2, 5, 1, len(b4), b4) +
+                      raw(MSG["UDP_BATCH"], 2, 4, 1, len(b4) - 1, b4[:-1]) +
+                      raw(MSG["UDP_BATCH"], 2, 3, 1, len(b4), b4) +
+                      raw(MSG["UDP_BATCH"], 2, 0, 1, len(b4), b4) +
+                      op(bytes([OP_UDP_BURST, 2, 0]) + u16(1400) + bytes([30])) +
+                      op(bytes([OP_UDP_BURST, 3, 0]) + u16(0) + bytes([5])) +
+                      raw(MSG["CLOSED"], 2) + raw(MSG["UDP_BATCH"], 2, 4, 1, len(b4), b4))
     # Regression: relayd sends SHUT_WR and CLOSED before stackd's SHUT_WR, then the client's
     # FIN ends the flow inside push_up(), which used it after freeing it.
     s["regress_closed_early"] = (bytes([auto, 0]) + raw(MSG["SHUT_WR"], 0) + raw(MSG["CLOSED"], 0) +
                                  op(s_tcp(0, FIN | ACK)) + op(steps(4)))
+    # Regression, as libFuzzer found it (2026-11-24): both FINs passed while client bytes
+    # still waited for relayd's credit; lwIP moved the pcb to TIME_WAIT and freed it 2 MSL
+    # later without a callback, and the flow, still holding it, used it at the end.
+    s["regress_time_wait_pcb"] = bytes.fromhex(
+        "c9c9c9c9c9c9c9c9c9c9c9c9c9c9c90000000000c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9"
+        "c6c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c9c93000000e00000000000000000010000002c8c8c8c8"
+        "c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c80000000000ff000011"
+        "0000ff000000ff0927")
     s["open_result"] = (bytes([CFG_CONSISTENT, 0]) + raw(MSG["OPEN_RESULT"], 0, 0) +
                         raw(MSG["OPEN_RESULT"], 1, 1) + raw(MSG["OPEN_RESULT"], 0xff, 2) +
                         op(seconds(30)))
@@ -380,6 +416,7 @@ def stackd_tap_seeds():
 
 L_HELLO, L_RAW, L_OPEN, L_DATA, L_CREDIT, L_SHUT, L_RESET, L_CLOSED, L_UDP, L_ICMP, L_API, L_STALL, L_REPLACE = (
     0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+L_UDP_BATCH = 14
 FRESH = 0xff  # selector: a fresh flow id
 
 
@@ -402,6 +439,20 @@ def link_desc_seeds():
                 b"q" * 16 + bytes([L_API, 6, 0]) + l_addrs(False, 53, 5353) + u16(10) +
                 bytes([L_API, 7, 0]) + l_addrs(False, 53, 5353) + b"\x01" +
                 bytes([L_CLOSED, 0, L_UDP, 0]) + u16(8) + l_addrs(True, 1, 2) + b"x" * 8)
+    # UDP batches from stackd: well-formed (5 records, one empty), count off, cut, a forged
+    # length, one whose first datagram makes the relay close the flow; the relay echoes each
+    # datagram, so the API packs its answers. Odd and even lengths: on_udp_batch and on_udp.
+    def batch(sel, mode, lens, first=0x61):
+        b = bytes([L_UDP_BATCH, sel, mode, len(lens) - 1]) + l_addrs(False, 6000, 7)
+        for n in lens:
+            b += u16(n) + (bytes([first]) if n else b"")
+        return b
+    recs = [1400, 0, 1, 1400, 10]
+    udp_batch = (bytes([0x60]) + batch(FRESH, 0, recs) + batch(0, 0, recs) + batch(0, 1, recs) +
+                 batch(0, 0x81, recs) + batch(0, 2, recs) + batch(0, 3, recs) + u16(60000) +
+                 batch(0, 0, [5, 5], 0xcc) + batch(0, 0, recs))
+    s["udp_batch_even"] = udp_batch + (b"" if len(udp_batch) % 2 == 0 else bytes([L_STALL]))
+    s["udp_batch_odd"] = udp_batch + (b"" if len(udp_batch) % 2 == 1 else bytes([L_STALL]))
     s["icmp"] = (bytes([0x40]) + bytes([L_ICMP]) + u16(16) + l_addrs(False, 7, 0) + b"\0" * 16 +
                  bytes([L_API, 9, 0]) + l_addrs(False, 0, 7) + u16(12))
     s["hello_again"] = (bytes([0x01]) + open4 + bytes([L_HELLO, 2]) + u32(65536) +

@@ -62,11 +62,13 @@
 #include "icmp.h"
 #include "link.h"
 #include "log.h"
+#include "pkt.h"
 #include "proto.h"
 #include "stackd.h"
 #include "syn_hold.h"
 #include "tap_answer.h"
 #include "tg_lwip.h"
+#include "udp_batch.h"
 #include "udp_flow.h"
 
 #define A_SLOT        2048u /* >= the MTU, as tungate sizes link A */
@@ -219,107 +221,7 @@ time_t time(time_t *t)
 	return now;
 }
 
-/* --- checksums and addresses ----------------------------------------------------------- */
-
-static uint32_t sum16(const uint8_t *p, size_t len, uint32_t sum)
-{
-	for (; len > 1; p += 2, len -= 2)
-		sum += (uint32_t)p[0] << 8 | p[1];
-	if (len)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-/* The transport checksum's pseudo header, summed. */
-static uint32_t pseudo_sum(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
-                           uint32_t len)
-{
-	unsigned alen = v6 ? 16 : 4;
-	uint32_t sum = sum16(src, alen, 0);
-
-	sum = sum16(dst, alen, sum);
-	return sum + proto + (len >> 16) + (len & 0xffff);
-}
-
-/* Offset of the checksum field in a transport header, or 0 if the protocol has none here. */
-static unsigned csum_offset(uint8_t proto)
-{
-	switch (proto) {
-	case IPPROTO_TCP:
-		return 16;
-	case IPPROTO_UDP:
-		return 6;
-	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6:
-		return 2;
-	default:
-		return 0;
-	}
-}
-
-/* Fills in the transport checksum of seg (len bytes of transport header and data). */
-static void set_l4_csum(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
-                        uint8_t *seg, uint32_t len)
-{
-	unsigned off = csum_offset(proto);
-	uint32_t sum;
-	uint16_t c;
-
-	if (!off || len < off + 2)
-		return;
-	put16(seg + off, 0);
-	/* ICMPv4 alone has no pseudo header. */
-	sum = proto == IPPROTO_ICMP ? 0 : pseudo_sum(v6, src, dst, proto, len);
-	c = fold(sum16(seg, len, sum));
-	if (proto == IPPROTO_UDP && c == 0)
-		c = 0xffff;
-	put16(seg + off, c);
-}
-
-static bool l4_csum_ok(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
-                       const uint8_t *seg, uint32_t len)
-{
-	unsigned off = csum_offset(proto);
-	uint32_t sum;
-
-	if (!off)
-		return true;
-	if (len < off + 2)
-		return false;
-	if (proto == IPPROTO_UDP && !v6 && get16(seg + off) == 0)
-		return true; /* IPv4 UDP without checksum */
-	sum = proto == IPPROTO_ICMP ? 0 : pseudo_sum(v6, src, dst, proto, len);
-	return fold(sum16(seg, len, sum)) == 0;
-}
+/* --- addresses (checksums and fields: tests/support/pkt.c) ----------------------------- */
 
 /* Host h (0..3) of the client network and of the destinations, in either family. */
 static void client_ip(bool v6, unsigned h, uint8_t *ip)
@@ -359,26 +261,8 @@ static uint32_t build_ip(uint8_t *out, bool v6, const uint8_t *src, const uint8_
 		seglen = PKT_MAX - hl;
 	memmove(out + hl, seg, seglen);
 	if (csum)
-		set_l4_csum(v6, src, dst, proto, out + hl, seglen);
-	memset(out, 0, hl);
-	if (v6) {
-		out[0] = 0x60;
-		put16(out + 4, (uint16_t)seglen);
-		out[6] = proto;
-		out[7] = 64;
-		memcpy(out + 8, src, 16);
-		memcpy(out + 24, dst, 16);
-	} else {
-		out[0] = 0x45;
-		put16(out + 2, (uint16_t)(hl + seglen));
-		put16(out + 4, ++env.ip_id);
-		out[8] = 64;
-		out[9] = proto;
-		memcpy(out + 12, src, 4);
-		memcpy(out + 16, dst, 4);
-		put16(out + 10, fold(sum16(out, 20, 0)));
-	}
-	return hl + seglen;
+		pkt_set_l4_csum(v6, src, dst, proto, out + hl, seglen);
+	return pkt_ip_header(out, v6, src, dst, proto, seglen, v6 ? 0 : ++env.ip_id, 0) + seglen;
 }
 
 /* --- flows as relayd sees them ---------------------------------------------------------- */
@@ -537,26 +421,26 @@ static void check_out_packet(const uint8_t *p, uint32_t len)
 		fuzz_fail("stackd sent an empty packet");
 	v6 = p[0] >> 4 == 6;
 	if (v6) {
-		if (len < 40 || get16(p + 4) + 40u != len)
+		if (len < 40 || pkt_get16(p + 4) + 40u != len)
 			fuzz_fail("stackd sent an IPv6 packet of %u bytes with payload length %u",
-			          len, len >= 40 ? get16(p + 4) : 0);
+			          len, len >= 40 ? pkt_get16(p + 4) : 0);
 		hl = 40;
 		proto = p[6];
 	} else {
 		if (p[0] >> 4 != 4 || len < 20 || (p[0] & 0x0f) * 4u < 20 ||
-		    (p[0] & 0x0f) * 4u > len || get16(p + 2) != len)
+		    (p[0] & 0x0f) * 4u > len || pkt_get16(p + 2) != len)
 			fuzz_fail("stackd sent a malformed IPv4 packet (%u bytes)", len);
 		hl = (p[0] & 0x0f) * 4u;
-		if (fold(sum16(p, hl, 0)) != 0)
+		if (tg_csum(p, hl) != 0)
 			fuzz_fail("stackd sent an IPv4 header with a bad checksum");
 		proto = p[9];
-		if (get16(p + 6) & 0x3fff)
+		if (pkt_get16(p + 6) & 0x3fff)
 			return; /* a fragment: its transport header is checked by the receiver */
 	}
 	/* Extension headers (hop-by-hop for MLD, fragments) are lwIP's; not checked further. */
 	if (v6 && proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMPV6)
 		return;
-	if (!l4_csum_ok(v6, p + (v6 ? 8 : 12), p + (v6 ? 24 : 16), proto, p + hl, len - hl))
+	if (!pkt_l4_csum_ok(v6, p + (v6 ? 8 : 12), p + (v6 ? 24 : 16), proto, p + hl, len - hl))
 		fuzz_fail("stackd sent a %s packet, protocol %u, with a bad checksum",
 		          v6 ? "IPv6" : "IPv4", proto);
 }
@@ -573,12 +457,12 @@ static void track_out_packet(const uint8_t *p, uint32_t len)
 
 	if ((v6 ? p[6] : p[9]) != IPPROTO_TCP || len < hl + 20 || (tcp[12] >> 4) * 4u > len - hl)
 		return;
-	dport = get16(tcp + 2);
+	dport = pkt_get16(tcp + 2);
 	i = dport - CLIENT_PORT0;
 	if (dport < CLIENT_PORT0 || i >= NCONN || (bool)(i & 1) != v6)
 		return;
 	c = &env.conn[i];
-	seq = get32(tcp + 4);
+	seq = pkt_get32(tcp + 4);
 	seglen = len - hl - (tcp[12] >> 4) * 4u;
 	seglen += (tcp[13] & TH_SYN ? 1 : 0) + (tcp[13] & TH_FIN ? 1 : 0);
 	if (tcp[13] & TH_RST)
@@ -612,15 +496,15 @@ static void answer_arp(const uint8_t *f)
 	const uint8_t *arp = f + ETH_HLEN;
 	uint8_t *a;
 
-	if (get16(arp) != 1 || get16(arp + 2) != 0x0800 || arp[4] != 6 || arp[5] != 4 ||
-	    get16(arp + 6) != 1 || arp[24] != 10 || arp[25] != 7 || arp[26] != 0 || arp[27] > 4 ||
-	    !(a = new_answer(ETH_HLEN + ARP_LEN)))
+	if (pkt_get16(arp) != 1 || pkt_get16(arp + 2) != 0x0800 || arp[4] != 6 || arp[5] != 4 ||
+	    pkt_get16(arp + 6) != 1 || arp[24] != 10 || arp[25] != 7 || arp[26] != 0 ||
+	    arp[27] > 4 || !(a = new_answer(ETH_HLEN + ARP_LEN)))
 		return;
 	memcpy(a, f + 6, 6);
 	memcpy(a + 6, client_mac, 6);
-	put16(a + 12, 0x0806);
+	pkt_put16(a + 12, 0x0806);
 	memcpy(a + ETH_HLEN, arp, 6); /* hardware and protocol types and lengths */
-	put16(a + ETH_HLEN + 6, 2);
+	pkt_put16(a + ETH_HLEN + 6, 2);
 	memcpy(a + ETH_HLEN + 8, client_mac, 6);
 	memcpy(a + ETH_HLEN + 14, arp + 24, 4); /* the address asked for */
 	memcpy(a + ETH_HLEN + 18, arp + 8, 10); /* back to the asker */
@@ -640,7 +524,7 @@ static void answer_ns(const uint8_t *f, uint32_t len)
 		return;
 	memcpy(a, f + 6, 6);
 	memcpy(a + 6, client_mac, 6);
-	put16(a + 12, 0x86dd);
+	pkt_put16(a + 12, 0x86dd);
 	memset(na, 0, sizeof(na));
 	na[0] = 136;
 	na[4] = 0x60; /* solicited, override */
@@ -659,7 +543,7 @@ static void check_out_frame(const uint8_t *f, uint32_t len)
 
 	if (len < ETH_HLEN || memcmp(f + 6, gw_mac, 6) != 0)
 		fuzz_fail("stackd sent a frame of %u bytes not from the gateway's MAC", len);
-	type = get16(f + 12);
+	type = pkt_get16(f + 12);
 	if (type == 0x0806) {
 		if (len < ETH_HLEN + ARP_LEN)
 			fuzz_fail("stackd sent a short ARP frame (%u bytes)", len);
@@ -818,6 +702,31 @@ static void relay_receive(const struct tg_desc *d)
 		}
 		break;
 	}
+	case TG_MSG_UDP_BATCH: {
+		/* Several datagrams of one flow: well-formed, two or more, and only as UDP is. */
+		struct tg_msg_udp m;
+
+		if (!slot || d->flow == 0 || (f && !f->udp) || d->arg < 2 ||
+		    tg_udp_batch_check(slot, d->len, d->arg, &m) != TG_UDP_BATCH_OK)
+			fuzz_fail(
+			        "stackd sent a malformed UDP_BATCH (flow %u, %u records, %u bytes)",
+			        d->flow, d->arg, d->len);
+		if (!addrs_ok(&m.src, &m.dst) || m.dst.port == 0)
+			fuzz_fail("stackd sent UDP_BATCH with bad addresses (flow %u)", d->flow);
+		if (!f) {
+			f = flow_add(d->flow, true);
+			f->client = m.src;
+			f->dst = m.dst;
+		}
+		if (env.cfg & CFG_AUTO_REPLY) {
+			/* The records back as they came: the same layout after the header. */
+			struct tg_msg_udp r = {.src = m.dst, .dst = m.src};
+
+			relay_payload(TG_MSG_UDP_BATCH, d->flow, d->arg, &r, sizeof(r),
+			              slot + sizeof(m), d->len - (uint32_t)sizeof(m));
+		}
+		break;
+	}
 	case TG_MSG_ICMP_ECHO: {
 		struct echo *e = &env.echo[env.necho++ % NECHO];
 		uint8_t type;
@@ -933,7 +842,7 @@ static void send_packet(const uint8_t *pkt, uint32_t len)
 		len = PKT_MAX;
 	memcpy(frame, gw_mac, 6);
 	memcpy(frame + 6, client_mac, 6);
-	put16(frame + 12, len > 0 && pkt[0] >> 4 == 6 ? 0x86dd : 0x0800);
+	pkt_put16(frame + 12, len > 0 && pkt[0] >> 4 == 6 ? 0x86dd : 0x0800);
 	memcpy(frame + ETH_HLEN, pkt, len);
 	send_frame(frame, ETH_HLEN + len);
 }
@@ -984,13 +893,13 @@ static uint32_t build_tcp(unsigned i, uint8_t flags, int32_t seqd, int32_t ackd,
 	if (paylen > PKT_MAX - 60 - hl)
 		paylen = PKT_MAX - 60 - hl;
 	memset(seg, 0, hl);
-	put16(seg, sport);
-	put16(seg + 2, dport);
-	put32(seg + 4, seq);
-	put32(seg + 8, (flags & TH_ACK) ? c->peer_next + (uint32_t)ackd : 0);
+	pkt_put16(seg, sport);
+	pkt_put16(seg + 2, dport);
+	pkt_put32(seg + 4, seq);
+	pkt_put32(seg + 8, (flags & TH_ACK) ? c->peer_next + (uint32_t)ackd : 0);
 	seg[12] = (uint8_t)((hl / 4) << 4);
 	seg[13] = flags;
-	put16(seg + 14, wnd);
+	pkt_put16(seg + 14, wnd);
 	if (optlen)
 		memcpy(seg + 20, opt, optlen);
 	for (uint32_t k = 0; k < paylen; k++)
@@ -1046,10 +955,10 @@ static uint32_t build_udp(struct fuzz_in *in, uint8_t *out, uint32_t *seglen)
 		dip[0] = 224; /* multicast */
 	if ((mode & 0x20) && v6)
 		dip[0] = 0xff;
-	put16(seg, sport);
-	put16(seg + 2, dport);
-	put16(seg + 4, (uint16_t)(8 + paylen));
-	put16(seg + 6, 0);
+	pkt_put16(seg, sport);
+	pkt_put16(seg + 2, dport);
+	pkt_put16(seg + 4, (uint16_t)(8 + paylen));
+	pkt_put16(seg + 6, 0);
 	for (uint32_t k = 0; k < paylen; k++)
 		seg[8 + k] = (uint8_t)k;
 	*seglen = 8 + paylen;
@@ -1089,9 +998,9 @@ static uint32_t build_icmp(struct fuzz_in *in, uint8_t *out)
 		len = 8 + fuzz_u16(in) % 3000u;
 		seg[0] = v6 ? ICMP6_ECHO_RQ : 8;
 		seg[1] = 0;
-		put16(seg + 2, 0);
-		put16(seg + 4, id);
-		put16(seg + 6, seq);
+		pkt_put16(seg + 2, 0);
+		pkt_put16(seg + 4, id);
+		pkt_put16(seg + 6, seq);
 		for (uint32_t k = 8; k < len; k++)
 			seg[k] = (uint8_t)k;
 	}
@@ -1115,19 +1024,20 @@ static void op_raw_packet(struct fuzz_in *in)
 		uint32_t hl = (pkt[0] & 0x0f) * 4u;
 
 		if (fix & 1)
-			put16(pkt + 2, (uint16_t)len);
-		if ((fix & 4) && hl >= 20 && hl <= len && !(get16(pkt + 6) & 0x3fff))
-			set_l4_csum(false, pkt + 12, pkt + 16, pkt[9], pkt + hl,
-			            (uint32_t)len - hl);
+			pkt_put16(pkt + 2, (uint16_t)len);
+		if ((fix & 4) && hl >= 20 && hl <= len && !(pkt_get16(pkt + 6) & 0x3fff))
+			pkt_set_l4_csum(false, pkt + 12, pkt + 16, pkt[9], pkt + hl,
+			                (uint32_t)len - hl);
 		if ((fix & 2) && hl >= 20 && hl <= len) {
-			put16(pkt + 10, 0);
-			put16(pkt + 10, fold(sum16(pkt, hl, 0)));
+			pkt_put16(pkt + 10, 0);
+			pkt_put16(pkt + 10, tg_csum(pkt, hl));
 		}
 	} else if (len >= 40 && pkt[0] >> 4 == 6) {
 		if (fix & 1)
-			put16(pkt + 4, (uint16_t)(len - 40));
+			pkt_put16(pkt + 4, (uint16_t)(len - 40));
 		if (fix & 4)
-			set_l4_csum(true, pkt + 8, pkt + 24, pkt[6], pkt + 40, (uint32_t)len - 40);
+			pkt_set_l4_csum(true, pkt + 8, pkt + 24, pkt[6], pkt + 40,
+			                (uint32_t)len - 40);
 	}
 	/* TAP: with bit 7, the bytes are a whole frame (any MACs, ARP, VLAN tags, ...). */
 	if (env.tap && (fix & 0x80))
@@ -1193,18 +1103,18 @@ static void op_fragments(struct fuzz_in *in)
 			p[6] = 44;
 			p[40] = proto;
 			p[41] = 0;
-			put16(p + 42, (uint16_t)(off | (more ? 1 : 0)));
-			put32(p + 44, id);
+			pkt_put16(p + 42, (uint16_t)(off | (more ? 1 : 0)));
+			pkt_put32(p + 44, id);
 			memcpy(p + 48, whole + hl + idx * fsz, n);
-			put16(p + 4, (uint16_t)(8 + n));
+			pkt_put16(p + 4, (uint16_t)(8 + n));
 			len = 48 + n;
 		} else {
 			memcpy(p, whole, 20);
-			put16(p + 2, (uint16_t)(20 + n));
-			put16(p + 4, id);
-			put16(p + 6, (uint16_t)((more ? 0x2000 : 0) | (off / 8)));
-			put16(p + 10, 0);
-			put16(p + 10, fold(sum16(p, 20, 0)));
+			pkt_put16(p + 2, (uint16_t)(20 + n));
+			pkt_put16(p + 4, id);
+			pkt_put16(p + 6, (uint16_t)((more ? 0x2000 : 0) | (off / 8)));
+			pkt_put16(p + 10, 0);
+			pkt_put16(p + 10, tg_csum(p, 20));
 			memcpy(p + 20, whole + hl + idx * fsz, n);
 			len = 20 + n;
 		}
@@ -1265,6 +1175,33 @@ static void op_time(struct fuzz_in *in)
 
 /* --- relayd operations ------------------------------------------------------------------ */
 
+/*
+ * relayd's UDP_BATCH: 2..9 records of sizes from the input, built with the real writer;
+ * mode 0x20 makes the count one too many or too few, 0x40 cuts the last byte off (malformed:
+ * stackd must drop it whole).
+ */
+static void relay_batch(struct fuzz_in *in, uint32_t id, const struct tg_msg_udp *m, uint8_t mode)
+{
+	static uint8_t buf[70000];
+	struct tg_udp_batch_writer w;
+	unsigned n = 2 + fuzz_u8(in) % 8;
+	uint32_t len, arg;
+	uint16_t type;
+
+	tg_udp_batch_start(&w, buf, env.slot_b < sizeof(buf) ? env.slot_b : sizeof(buf), m);
+	for (unsigned i = 0; i < n; i++)
+		if (tg_udp_batch_add(&w, env.payload, fuzz_u8(in) * 8u) < 0)
+			break;
+	if (w.count == 0)
+		return;
+	len = tg_udp_batch_finish(&w, &type, &arg);
+	if (mode & 0x20)
+		arg = mode & 0x80 ? arg + 1 : arg - 1;
+	if ((mode & 0x40) && len > sizeof(*m))
+		len--;
+	relay_payload(type, id, arg, buf, len, NULL, 0);
+}
+
 static void op_relay(struct fuzz_in *in)
 {
 	uint8_t what = fuzz_u8(in);
@@ -1320,7 +1257,9 @@ static void op_relay(struct fuzz_in *in)
 			m.src.family = m.src.family == TG_AF_INET4 ? TG_AF_INET6 : TG_AF_INET4;
 		if (mode & 8)
 			m.src.port = 0;
-		if (what % 9 == 6)
+		if (what % 9 == 6 && (mode & 0x10))
+			relay_batch(in, id, &m, mode);
+		else if (what % 9 == 6)
 			relay_payload(TG_MSG_UDP, id, 0, &m, sizeof(m), env.payload, len);
 		else
 			relay_payload(TG_MSG_UDP_ERROR, id, fuzz_u8(in) % (TG_OPEN_RESULT_MAX + 1),
@@ -1387,9 +1326,10 @@ void env_op(struct fuzz_in *in)
 	uint32_t seglen;
 
 	env.ops++;
-	TRACE("op %u (%u)\n", op % 12u, op);
+	TRACE("op %u (%u)\n", op % 13u, op);
 
-	switch (op % 12) {
+	/* op % 13: the operations 0..11 keep the numbers the seeds (make-seeds.py) use. */
+	switch (op % 13) {
 	case 0:
 	case 1:
 		op_tcp(in);
@@ -1426,9 +1366,21 @@ void env_op(struct fuzz_in *in)
 			s->stall = true;
 		break;
 	}
-	default:
+	case 11:
 		client_connect(fuzz_u8(in) % NCONN);
 		break;
+	default: {
+		/*
+		 * A burst: 2..33 copies of one datagram before stackd drains link A, so that
+		 * they share a UDP_BATCH slot (udp_flow.c); relayd's answer may be a batch too.
+		 */
+		uint32_t len = build_udp(in, env.pkt, &seglen);
+		unsigned n = 2 + fuzz_u8(in) % 32;
+
+		for (unsigned k = 0; k < n; k++)
+			send_packet(env.pkt, len);
+		break;
+	}
 	}
 	pump();
 }

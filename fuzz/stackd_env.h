@@ -1,6 +1,6 @@
 /*
- * The stackd fuzzing environment (stackd_env.c), shared by fuzz_stackd_input and
- * fuzz_stackd_link: all of stackd but its main() on two real links, with tunio and relayd
+ * The stackd fuzzing environment (stackd_env.c), shared by fuzz_stackd_input, fuzz_stackd_tap
+ * and fuzz_stackd_link: all of stackd but its main() on two real links, with tunio and relayd
  * played by the fuzzer and lwIP's clock driven by the input.
  */
 #ifndef TG_FUZZ_STACKD_ENV_H
@@ -24,6 +24,18 @@ void env_relay_raw(struct fuzz_in *in);
 void env_prelude(void);
 /* Per input: checks stackd's bookkeeping, resets every flow and pcb, frees the links. */
 void env_end(void);
+
+/*
+ * What one stackd fuzz target is (each fuzz_stackd_*.c defines env_target): stackd_target.c's
+ * entry points call env_init(tap) once, and per input env_begin(), prelude (if any), op until
+ * the input is used up, and env_end().
+ */
+struct env_target {
+	bool tap;                       /* stackd --tap: Ethernet frames on link A */
+	void (*prelude)(void);          /* after env_begin(), or NULL */
+	void (*op)(struct fuzz_in *in); /* one operation: env_op, or the target's own mix */
+};
+extern const struct env_target env_target;
 
 /*
  * For replays of known bug classes (tests/unit/test_packet_replay.c), which build their own

@@ -23,7 +23,7 @@
  * close), as many again as the connection itself: its verdicts are kept per destination
  * address for a second. An address the host gains or loses is seen within that second.
  */
-#define SELF_CACHE_SLOTS 64
+#define SELF_CACHE_SLOTS  64
 #define SELF_CACHE_TTL_MS 1000
 
 struct self_verdict {

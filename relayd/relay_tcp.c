@@ -60,6 +60,7 @@ struct relay_flow {
 	unsigned flags;
 	struct bufferevent *bev;
 	struct evbuffer_cb_entry *out_cb; /* NULL until client bytes may go out */
+	struct event *reader;             /* once connected: the server's bytes, read_direct() */
 	const struct relay_upstream *upstream;
 	/* SOCKS5 only, until the handshake is over: */
 	struct socks5_client socks;
@@ -80,6 +81,8 @@ static void relay_flow_free(struct relay_flow *rf, const char *how)
 
 	tg_flow_set_udata(rd->api, rf->id, NULL);
 	TAILQ_REMOVE(&rd->flows, rf, entry);
+	if (rf->reader)
+		event_free(rf->reader); /* before the bufferevent closes the socket */
 	if (rf->bev) {
 		/* No more acknowledgements: the flow is over on link B. */
 		if (rf->out_cb)
@@ -145,14 +148,18 @@ static void server_maybe_shut(struct relay_flow *rf)
 	maybe_finish(rf);
 }
 
-static void set_reading(struct bufferevent *bev, bool on)
+static void set_reading(struct relay_flow *rf, bool on)
 {
-	bool reading = (bufferevent_get_enabled(bev) & EV_READ) != 0;
+	bool reading;
+
+	if (!rf->reader)
+		return; /* not connected yet */
+	reading = event_pending(rf->reader, EV_READ, NULL) != 0;
 
 	if (on && !reading)
-		bufferevent_enable(bev, EV_READ);
+		event_add(rf->reader, NULL);
 	else if (!on && reading)
-		bufferevent_disable(bev, EV_READ);
+		event_del(rf->reader);
 }
 
 /*
@@ -170,8 +177,53 @@ static size_t read_min_window(const struct relayd *rd)
 }
 
 /*
- * Moves what the server sent to stackd, as far as credit and link slots allow, one slot
- * at a time. Reading goes on only while stackd can take more; on_writable() resumes it.
+ * Once connected, the server's bytes are read straight into link slots, as much as the credit
+ * and a slot allow per recv(): no copy through a buffer, no FIONREAD before each read (which
+ * a bufferevent does). A few slots per call, so that one fast server does not starve the
+ * other flows. Returns false if the flow was freed (the server reset it).
+ */
+#define READ_SLOTS_PER_TURN 4
+
+static bool read_direct(struct relay_flow *rf, size_t min_window)
+{
+	struct relayd *rd = rf->rd;
+	int fd = bufferevent_getfd(rf->bev);
+
+	for (int i = 0; i < READ_SLOTS_PER_TURN; i++) {
+		struct tg_flow_reservation r;
+		void *buf;
+		ssize_t n;
+
+		if (tg_flow_send_window(rd->api, rf->id) < min_window)
+			return true;
+		if ((buf = tg_flow_send_reserve(rd->api, rf->id, &r)) == NULL)
+			return true;
+		n = recv(fd, buf, r.room, MSG_DONTWAIT);
+		tg_flow_send_commit(rd->api, rf->id, &r, n > 0 ? (size_t)n : 0);
+		if (n > 0) {
+			rf->down += (size_t)n;
+			rd->stats.bytes_down += (size_t)n;
+			if ((size_t)n < r.room)
+				return true; /* the socket is empty */
+			continue;
+		}
+		if (n == 0) {
+			rf->flags |= RF_SERVER_EOF;
+			return true;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return true;
+		log_debug("flow %" PRIu32 ": server error: %s", rf->id, strerror(errno));
+		relay_abort(rf, "server reset");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Moves what the server sent to stackd, as far as credit and link slots allow: first what
+ * the bufferevent read during a SOCKS5 handshake, then straight from the socket. Reading
+ * goes on only while stackd can take more; on_writable() resumes it.
  */
 static void pump_down(struct relay_flow *rf)
 {
@@ -198,6 +250,9 @@ static void pump_down(struct relay_flow *rf)
 		if (taken < n)
 			break;
 	}
+	if (evbuffer_get_length(in) == 0 && rf->reader && !(rf->flags & RF_SERVER_EOF) &&
+	    !read_direct(rf, min_window))
+		return;
 	if (evbuffer_get_length(in) == 0 && (rf->flags & RF_SERVER_EOF)) {
 		if (!(rf->flags & RF_CLIENT_SHUT)) {
 			tg_flow_shut_wr(rd->api, rf->id);
@@ -206,11 +261,18 @@ static void pump_down(struct relay_flow *rf)
 		}
 		return;
 	}
-	if (rf->flags & RF_SERVER_EOF)
+	if (rf->flags & RF_SERVER_EOF) {
+		set_reading(rf, false); /* a socket at EOF stays readable */
 		return;
-	set_reading(rf->bev, evbuffer_get_length(in) == 0 &&
-	                             tg_flow_send_window(rd->api, rf->id) >= min_window &&
-	                             tg_flow_send_window(rd->api, rf->id) > 0);
+	}
+	set_reading(rf, evbuffer_get_length(in) == 0 &&
+	                        tg_flow_send_window(rd->api, rf->id) >= min_window &&
+	                        tg_flow_send_window(rd->api, rf->id) > 0);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	pump_down(arg);
 }
 
 static void handshake_input(struct relay_flow *rf);
@@ -297,16 +359,20 @@ static void connected(struct relay_flow *rf)
 	bufferevent_set_timeouts(rf->bev, NULL, NULL);
 	if (rf->deadline)
 		event_del(rf->deadline);
-	if (start_output(rf) < 0) {
+	rf->reader = event_new(rf->rd->base, bufferevent_getfd(rf->bev), EV_READ | EV_PERSIST,
+	                       on_readable, rf);
+	if (!rf->reader || start_output(rf) < 0) {
 		rf->flags &= ~RF_CONNECTED;
 		connect_failed(rf, TG_OPEN_REJECTED, ENOMEM);
 		return;
 	}
 	tg_flow_open_result(rf->rd->api, rf->id, TG_OPEN_OK);
-	bufferevent_enable(rf->bev, EV_READ);
-	/* Bytes the proxy sent right after its reply are the server's. */
-	if (evbuffer_get_length(bufferevent_get_input(rf->bev)) > 0)
-		pump_down(rf);
+	/*
+	 * From now on read_direct() reads. The first read runs from the loop, like every later
+	 * one: bytes the proxy sent right after its reply (the server's) go first.
+	 */
+	bufferevent_disable(rf->bev, EV_READ);
+	event_active(rf->reader, EV_READ, 0);
 	/* A FIN that came with nothing before it (or while connecting) goes out now. */
 	server_maybe_shut(rf);
 }

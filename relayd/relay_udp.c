@@ -26,14 +26,22 @@
  * Idle timeout: one libevent timer per entry, armed for the entry's timeout and re-armed
  * lazily. Traffic only stamps last_used (no timer operation per datagram); when the timer
  * fires it either expires the entry (CLOSED to stackd) or re-arms for the time left.
+ *
+ * System calls are batched when direct: a UDP_BATCH from stackd (several datagrams of one
+ * flow) goes out in one sendmmsg(), and a wakeup reads up to RECV_BATCH datagrams in one
+ * recvmmsg(), which the flow API packs into one slot towards stackd. Through a SOCKS5 proxy
+ * datagrams still go one by one (each needs its own SOCKS header, and the association may
+ * be holding them while it is set up).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,9 +52,15 @@
 #include "outbound.h"
 #include "relayd.h"
 #include "socks5_udp.h"
+#include "udp_batch.h"
 
 #define RECV_BATCH   32u    /* datagrams read per wakeup, so one busy socket cannot starve */
+#define RECV_CALLS   4u     /* recvmmsg() calls per wakeup, when errors come in between */
 #define RX_BUF       65535u /* one datagram, whatever its family */
+#define SEND_TRIES   4u     /* sendmmsg() calls per batch that may make no progress */
+#define GSO_MAX_SEGS 64u    /* UDP_SEGMENT: segments per send the kernel takes (UDP_MAX_SEGMENTS) */
+
+static bool gso_off; /* the kernel has no UDP GSO (ENOPROTOOPT): sendmmsg() only */
 #define DNS_PORT     53u
 #define LOG_SOCK_MAX 10u /* socket() failures logged one by one, then at powers of two */
 
@@ -65,9 +79,14 @@ struct udp_entry {
 	uint64_t last_used; /* relay_now_ms() of the last datagram either way */
 	uint64_t up;        /* datagrams */
 	uint64_t down;
+	bool no_gso; /* UDP_SEGMENT refused here (path MTU) */
 };
 
-static uint8_t rx_buf[RX_BUF];
+/*
+ * One buffer per datagram of a recvmmsg(). Only the pages datagrams are written to get
+ * touched: MTU-sized datagrams cost a page or two per buffer, not 64 KiB.
+ */
+static uint8_t rx_buf[RECV_BATCH][RX_BUF];
 
 uint64_t relay_now_ms(void)
 {
@@ -181,26 +200,47 @@ static void deliver(struct udp_entry *e, const uint8_t *data, size_t len)
 	rd->udp_stats.bytes_down += len;
 }
 
+/* Up to want datagrams into rx_buf[0..]: recvmmsg()'s result, errno as it leaves it. */
+static int recv_burst(int fd, struct mmsghdr *msgs, struct iovec *iov, unsigned want)
+{
+	for (unsigned i = 0; i < want; i++) {
+		iov[i].iov_base = rx_buf[i];
+		iov[i].iov_len = RX_BUF;
+		memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	return recvmmsg(fd, msgs, want, MSG_DONTWAIT, NULL);
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
+	static struct mmsghdr msgs[RECV_BATCH];
+	static struct iovec iov[RECV_BATCH];
 	struct udp_entry *e = arg;
 	struct relayd *rd = e->rd;
 	unsigned got = 0;
 
-	for (unsigned i = 0; i < RECV_BATCH; i++) {
-		ssize_t n = recv(fd, rx_buf, sizeof(rx_buf), MSG_DONTWAIT);
+	/* An error (a queued ICMP error) ends a burst; the datagrams after it need another call. */
+	for (unsigned calls = 0; calls < RECV_CALLS && got < RECV_BATCH; calls++) {
+		unsigned want = RECV_BATCH - got;
+		int n = recv_burst(fd, msgs, iov, want);
 
-		if (n >= 0) {
-			deliver(e, rx_buf, (size_t)n);
-			got++;
+		rd->udp_stats.recv_calls++;
+		if (n > 0) {
+			for (int i = 0; i < n; i++)
+				deliver(e, rx_buf[i], msgs[i].msg_len);
+			got += (unsigned)n;
+			if ((unsigned)n < want)
+				break; /* drained, or an error waits for the next wakeup */
 			continue;
 		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK)
 			break;
 		if (errno == EINTR || report_error(rd, e->flow, &e->client, &e->dst, errno))
 			continue;
 		rd->udp_stats.recv_errors++;
-		log_debug("udp flow %" PRIu32 ": recv: %s", e->flow, strerror(errno));
+		log_debug("udp flow %" PRIu32 ": recvmmsg: %s", e->flow, strerror(errno));
 		break;
 	}
 	relay_drain_errqueue(fd);
@@ -450,21 +490,159 @@ static void entry_send(struct udp_entry *e, const void *data, size_t len)
 		rd->udp_stats.drop_send_error++;
 }
 
-void relay_udp_datagram(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
-                        const struct tg_addr *dst, const void *data, size_t len)
+static void count_sent(struct udp_entry *e, size_t bytes)
+{
+	e->up++;
+	e->rd->udp_stats.dgrams_up++;
+	e->rd->udp_stats.bytes_up += bytes;
+}
+
+/*
+ * Datagrams of one size (the last may be shorter) in one sendmsg() with UDP_SEGMENT: the
+ * kernel takes them through its stack as one packet and splits them at the end, which saves
+ * most of the per-datagram cost of sendmmsg(). Returns how many went (all or none), or -1
+ * with errno when the caller should use sendmmsg() (no GSO here, or not for this batch).
+ */
+static int send_gso(struct udp_entry *e, const struct iovec *dgrams, unsigned n)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr msg = {.msg_iov = (struct iovec *)dgrams, .msg_iovlen = n};
+	struct cmsghdr *cm;
+	size_t seg = dgrams[0].iov_len, total = 0;
+	uint16_t gso;
+
+	if (gso_off || e->no_gso || n < 2 || n > GSO_MAX_SEGS || seg == 0)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		if (dgrams[i].iov_len > seg || (i + 1 < n && dgrams[i].iov_len != seg) ||
+		    dgrams[i].iov_len == 0)
+			return -1;
+		total += dgrams[i].iov_len;
+	}
+	if (total > tg_udp_batch_max_payload(e->dst.family))
+		return -1;
+	gso = (uint16_t)seg;
+	memset(&ctl, 0, sizeof(ctl));
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(gso));
+	memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+	/* An ICMP error an earlier datagram caused fails the first try: report it, try again. */
+	for (int tries = 0; tries < 2; tries++) {
+		e->rd->udp_stats.send_calls++;
+		if (sendmsg(e->fd, &msg, MSG_DONTWAIT) >= 0) {
+			e->rd->udp_stats.gso_sends++;
+			return (int)n;
+		}
+		if (errno != EINTR && !report_error(e->rd, e->flow, &e->client, &e->dst, errno))
+			break;
+	}
+	if (errno == ENOPROTOOPT || errno == EOPNOTSUPP)
+		gso_off = true; /* a kernel without UDP GSO */
+	else if (errno == EIO || errno == EINVAL || errno == EMSGSIZE)
+		e->no_gso = true; /* this path: no checksum offload, or segments beyond its MTU */
+	return -1;
+}
+
+/*
+ * Several datagrams in as few sendmmsg() calls as the socket allows. An ICMP error that an
+ * earlier datagram caused fails the call before anything was sent: it is reported and the
+ * call repeated, as entry_send() does. (One that comes up after the first datagram of a call
+ * is lost by the kernel; the next datagram to the closed port brings a new one.) A full
+ * socket buffer or any other error drops the rest of the batch, a datagram too big only
+ * itself.
+ */
+static void entry_send_batch(struct udp_entry *e, const struct iovec *dgrams, unsigned n)
+{
+	static struct mmsghdr msgs[TG_UDP_BATCH_MAX];
+	struct relayd *rd = e->rd;
+	unsigned i = 0, stuck = 0;
+
+	if (n > TG_UDP_BATCH_MAX) {
+		rd->udp_stats.drop_send_error += n - TG_UDP_BATCH_MAX; /* the flow API never does */
+		n = TG_UDP_BATCH_MAX;
+	}
+	for (unsigned k = 0; k < n; k++) {
+		memset(&msgs[k].msg_hdr, 0, sizeof(msgs[k].msg_hdr));
+		msgs[k].msg_hdr.msg_iov = (struct iovec *)&dgrams[k];
+		msgs[k].msg_hdr.msg_iovlen = 1;
+	}
+	if (send_gso(e, dgrams, n) > 0) {
+		for (unsigned k = 0; k < n; k++)
+			count_sent(e, dgrams[k].iov_len);
+		e->last_used = relay_now_ms();
+		return;
+	}
+	while (i < n) {
+		int sent = sendmmsg(e->fd, msgs + i, n - i, MSG_DONTWAIT);
+
+		rd->udp_stats.send_calls++;
+		if (sent > 0) {
+			for (int k = 0; k < sent; k++)
+				count_sent(e, msgs[i + (unsigned)k].msg_len);
+			i += (unsigned)sent;
+			e->last_used = relay_now_ms();
+			continue;
+		}
+		if (sent < 0 && errno == EMSGSIZE) {
+			rd->udp_stats.drop_too_big++;
+			i++;
+			continue;
+		}
+		if (++stuck < SEND_TRIES && (sent == 0 || errno == EINTR ||
+		                             report_error(rd, e->flow, &e->client, &e->dst, errno)))
+			continue;
+		break;
+	}
+	if (i < n)
+		rd->udp_stats.drop_send_error += n - i;
+}
+
+/* The flow's entry, made by its first datagram; NULL when there is none (the datagrams drop). */
+static struct udp_entry *entry_for(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
+                                   const struct tg_addr *dst)
 {
 	struct udp_entry *e = tg_flow_udata(rd->api, flow);
 
-	if (!e) {
-		/* The flow's first datagram (stackd makes UDP flows implicitly). */
-		if ((e = entry_new(rd, flow, src, dst)) == NULL)
-			return;
-	} else if (!same_addr(src, &e->client) || !same_addr(dst, &e->dst)) {
+	if (!e)
+		return entry_new(rd, flow, src, dst); /* stackd makes UDP flows implicitly */
+	if (!same_addr(src, &e->client) || !same_addr(dst, &e->dst)) {
 		/* stackd keys flows by these addresses: a change means it is confused. */
 		rd->udp_stats.drop_mismatch++;
+		return NULL;
+	}
+	return e;
+}
+
+void relay_udp_datagram(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
+                        const struct tg_addr *dst, const void *data, size_t len)
+{
+	struct udp_entry *e = entry_for(rd, flow, src, dst);
+
+	if (e)
+		entry_send(e, data, len);
+}
+
+void relay_udp_batch(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
+                     const struct tg_addr *dst, const struct iovec *dgrams, unsigned n)
+{
+	struct udp_entry *e = entry_for(rd, flow, src, dst);
+
+	if (!e)
+		return;
+	if (e->socks) {
+		/* One SOCKS header each: no batching through the proxy (yet). */
+		for (unsigned i = 0; i < n; i++)
+			socks_send(e, dgrams[i].iov_base, dgrams[i].iov_len);
 		return;
 	}
-	entry_send(e, data, len);
+	entry_send_batch(e, dgrams, n);
 }
 
 void relay_udp_closed(struct relayd *rd, uint32_t flow)

@@ -232,6 +232,13 @@ static void on_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *
 	relay_udp_datagram(rd_of(arg), flow, src, dst, data, len);
 }
 
+static void on_udp_batch(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
+                         const struct tg_addr *dst, const struct iovec *dgrams, unsigned n,
+                         void *arg)
+{
+	relay_udp_batch(rd_of(arg), flow, src, dst, dgrams, n);
+}
+
 static void on_udp_closed(struct tg_flowapi *api, uint32_t flow, void *arg)
 {
 	relay_udp_closed(rd_of(arg), flow);
@@ -290,6 +297,7 @@ static const struct tg_flowapi_cbs relayd_cbs = {
         .on_reset = on_reset,
         .on_writable = on_writable,
         .on_udp = on_udp,
+        .on_udp_batch = on_udp_batch,
         .on_udp_closed = on_udp_closed,
         .on_icmp_echo = on_icmp_echo,
         .on_peer_reset = on_peer_reset,
@@ -326,6 +334,9 @@ static const struct tg_stat_def stat_defs[] = {
         RD_STAT("udp_drop_too_big", udp_stats.drop_too_big),
         RD_STAT("udp_drop_send_error", udp_stats.drop_send_error),
         RD_STAT("udp_drop_socket", udp_stats.drop_socket),
+        RD_STAT("udp_send_calls", udp_stats.send_calls),
+        RD_STAT("udp_recv_calls", udp_stats.recv_calls),
+        RD_STAT("udp_gso_sends", udp_stats.gso_sends),
         RD_STAT("socks_udp_assoc_opened", socks_udp_stats.assoc_opened),
         RD_STAT("socks_udp_assoc_failed", socks_udp_stats.assoc_failed),
         RD_STAT("socks_udp_assoc_ended", socks_udp_stats.assoc_ended),

@@ -52,6 +52,9 @@ struct relayd_udp_stats {
 	uint64_t drop_unreachable; /* up: connect() found no route; UDP_ERROR sent instead */
 	uint64_t drop_mismatch;    /* up: addresses differ from the entry's: stackd is confused */
 	uint64_t recv_errors;      /* down: recv() failed with an unexpected error */
+	uint64_t send_calls;       /* up: sendmmsg() calls (direct; batches from stackd) */
+	uint64_t recv_calls;       /* down: recvmmsg() calls */
+	uint64_t gso_sends;        /* up: of the send calls, sendmsg() with UDP_SEGMENT */
 };
 
 /* ICMP echo (relay_icmp.c). */
@@ -130,6 +133,9 @@ void relay_tcp_drop_all(struct relayd *rd);
 /* relay_udp.c: UDP NAT, one connected socket (or SOCKS5 UDP association) per flow. */
 void relay_udp_datagram(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
                         const struct tg_addr *dst, const void *data, size_t len);
+/* Several datagrams of one flow (a UDP_BATCH): one sendmmsg() when direct. */
+void relay_udp_batch(struct relayd *rd, uint32_t flow, const struct tg_addr *src,
+                     const struct tg_addr *dst, const struct iovec *dgrams, unsigned n);
 /* stackd ended the flow: close its socket. */
 void relay_udp_closed(struct relayd *rd, uint32_t flow);
 /* Closes every entry; stackd is told (CLOSED) if it still knows the flow. */

@@ -19,6 +19,11 @@
  * implicitly, so the first datagram for an unknown id starts one. They are capped apart from
  * TCP flows, no TCP call or TCP message applies to them, and they end with CLOSED (either
  * way) or RESET (from stackd). ICMP echo has no flow: it passes through with flow id 0.
+ *
+ * Datagrams to stackd are packed (udp_batch.h) when stackd speaks UDP_BATCH: each UDP flow has
+ * at most one open slot, which tg_flow_send_udp() fills; it goes out when it is full, before
+ * any other message of its flow, and at the next drain, which is the loop turn in which the
+ * link would have been flushed anyway: nothing waits for a timer.
  */
 #include "flowapi.h"
 
@@ -30,12 +35,14 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 
 #include <event2/event.h>
 
 #include "link.h"
 #include "link_event.h"
 #include "log.h"
+#include "udp_batch.h"
 
 #define TABLE_MIN_BITS 8u
 #define TABLE_MAX_BITS 17u   /* enough buckets for every live flow plus the tombstones */
@@ -52,18 +59,22 @@ enum flow_flags {
 	F_CREDIT_Q = 0x40, /* on credit_q */
 	F_WAIT_Q = 0x80,   /* on wait_q */
 	F_UDP = 0x100,     /* a UDP flow: only UDP messages and calls apply */
+	F_BATCH_Q = 0x200, /* on batch_q: has an open UDP batch slot */
 };
 
 struct flow {
 	struct flow *hnext;
 	TAILQ_ENTRY(flow) credit_entry; /* credit_q */
 	TAILQ_ENTRY(flow) wait_entry;   /* wait_q while live, dead_q once a tombstone */
+	TAILQ_ENTRY(flow) batch_entry;  /* batch_q */
 	uint32_t id;
 	uint32_t flags;
 	uint64_t send_credit;    /* bytes stackd still allows us to send */
 	uint64_t rx_unacked;     /* bytes received minus bytes acknowledged by a CREDIT sent */
 	uint64_t credit_pending; /* consumed by the caller, CREDIT not sent yet */
 	void *udata;
+	uint32_t batch_slot; /* F_BATCH_Q: the open slot, filled through batch */
+	struct tg_udp_batch_writer batch;
 };
 TAILQ_HEAD(flowq, flow);
 
@@ -76,6 +87,7 @@ struct tg_flowapi {
 	void *arg;
 	bool ready; /* stackd's HELLO accepted */
 	bool in_drain;
+	bool peer_batches; /* stackd speaks UDP_BATCH (its HELLO) */
 	uint32_t peer_window;
 	uint32_t slot_size;
 	struct flow **table;
@@ -88,6 +100,7 @@ struct tg_flowapi {
 	struct flowq credit_q; /* flows with credit_pending > 0 */
 	struct flowq wait_q;   /* flows that ran out of slots */
 	struct flowq dead_q;   /* tombstones, oldest first */
+	struct flowq batch_q;  /* UDP flows with an open batch slot */
 	struct tg_flowapi_stats stats;
 };
 
@@ -204,6 +217,17 @@ static void flow_unqueue(struct tg_flowapi *api, struct flow *f)
 	f->flags &= ~(uint32_t)(F_CREDIT_Q | F_WAIT_Q);
 }
 
+/* A flow's open batch goes nowhere (the flow or the link ends): its datagrams are dropped. */
+static void batch_discard(struct tg_flowapi *api, struct flow *f)
+{
+	if (!(f->flags & F_BATCH_Q))
+		return;
+	TAILQ_REMOVE(&api->batch_q, f, batch_entry);
+	f->flags &= ~(uint32_t)F_BATCH_Q;
+	tg_link_unalloc(api->link, f->batch_slot);
+	api->stats.udp_dropped += f->batch.count;
+}
+
 static void dead_free(struct tg_flowapi *api, struct flow *f)
 {
 	TAILQ_REMOVE(&api->dead_q, f, wait_entry);
@@ -218,6 +242,7 @@ static void dead_free(struct tg_flowapi *api, struct flow *f)
  */
 static void flow_forget(struct tg_flowapi *api, struct flow *f, bool tombstone)
 {
+	batch_discard(api, f);
 	flow_unqueue(api, f);
 	api->live--;
 	if (f->flags & F_UDP)
@@ -237,7 +262,10 @@ static void flow_forget(struct tg_flowapi *api, struct flow *f, bool tombstone)
 static void forget_all(struct tg_flowapi *api)
 {
 	size_t n = (size_t)1 << api->table_bits;
+	struct flow *b;
 
+	while ((b = TAILQ_FIRST(&api->batch_q)) != NULL)
+		batch_discard(api, b);
 	for (size_t i = 0; i < n; i++) {
 		struct flow *f, *next;
 
@@ -250,6 +278,7 @@ static void forget_all(struct tg_flowapi *api)
 	TAILQ_INIT(&api->credit_q);
 	TAILQ_INIT(&api->wait_q);
 	TAILQ_INIT(&api->dead_q);
+	TAILQ_INIT(&api->batch_q);
 	api->live = api->live_udp = api->dead = api->waiting = 0;
 }
 
@@ -286,6 +315,34 @@ static void flush_credits(struct tg_flowapi *api)
 		TAILQ_REMOVE(&api->credit_q, f, credit_entry);
 		f->flags &= ~(uint32_t)F_CREDIT_Q;
 	}
+}
+
+/* Sends a flow's open batch: a UDP_BATCH, or a plain UDP if it holds one datagram. */
+static void batch_close(struct tg_flowapi *api, struct flow *f)
+{
+	struct tg_desc d = {.flow = f->id};
+
+	if (!(f->flags & F_BATCH_Q))
+		return;
+	TAILQ_REMOVE(&api->batch_q, f, batch_entry);
+	f->flags &= ~(uint32_t)F_BATCH_Q;
+	d.slot = f->batch_slot;
+	d.len = tg_udp_batch_finish(&f->batch, &d.type, &d.arg);
+	if (tg_link_send(api->link, &d) < 0) {
+		tg_link_unalloc(api->link, d.slot);
+		api->stats.udp_dropped += f->batch.count;
+		return;
+	}
+	if (d.type == TG_MSG_UDP_BATCH)
+		api->stats.udp_batches_tx++;
+}
+
+static void batch_close_all(struct tg_flowapi *api)
+{
+	struct flow *f;
+
+	while ((f = TAILQ_FIRST(&api->batch_q)) != NULL)
+		batch_close(api, f);
 }
 
 static void wait_for_slots(struct tg_flowapi *api, struct flow *f)
@@ -369,6 +426,7 @@ static int hello_accept(struct tg_flowapi *api, const struct tg_desc *d)
 		return -1;
 	}
 	api->peer_window = h.window;
+	api->peer_batches = h.version_max >= TG_PROTO_VERSION_UDP_BATCH;
 	return 0;
 }
 
@@ -587,6 +645,53 @@ static struct flow *udp_flow_start(struct tg_flowapi *api, const struct tg_desc 
 	return f;
 }
 
+/*
+ * The flow a UDP or UDP_BATCH message is for, started by it if it is new. NULL when the
+ * message is dropped (bad, counted) or ignored (late, or nobody relays UDP).
+ */
+static struct flow *udp_msg_flow(struct tg_flowapi *api, const struct tg_desc *d,
+                                 const struct tg_msg_udp *h)
+{
+	struct flow *f;
+
+	if (!addr_pair_ok(&h->src, &h->dst) || d->flow == 0) {
+		bad_msg(api, d, "bad address or flow id");
+		return NULL;
+	}
+	/* Nobody relays UDP: keep no flow that nothing would ever end. */
+	if (!api->cbs.on_udp && !api->cbs.on_udp_batch)
+		return NULL;
+	f = table_find(api, d->flow);
+	if (f && (f->flags & F_DEAD)) {
+		/*
+		 * It crossed our CLOSED: stackd forgets the flow as that arrives, so a new
+		 * entry under this id could never deliver a reply. The client's next
+		 * datagram starts a new flow.
+		 */
+		api->stats.late_msgs++;
+		return NULL;
+	}
+	if (f && !(f->flags & F_UDP)) {
+		bad_msg(api, d, "not a UDP flow");
+		return NULL;
+	}
+	if (!f)
+		f = udp_flow_start(api, d);
+	return f;
+}
+
+/* One datagram to the caller: on_udp, or on_udp_batch with one datagram if only that is set. */
+static void udp_deliver_one(struct tg_flowapi *api, uint32_t flow, const struct tg_msg_udp *h,
+                            const uint8_t *data, size_t len)
+{
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+
+	if (api->cbs.on_udp)
+		api->cbs.on_udp(api, flow, &h->src, &h->dst, data, len, api->arg);
+	else
+		api->cbs.on_udp_batch(api, flow, &h->src, &h->dst, &iov, 1, api->arg);
+}
+
 static void handle_udp(struct tg_flowapi *api, const struct tg_desc *d)
 {
 	const uint8_t *p;
@@ -599,30 +704,52 @@ static void handle_udp(struct tg_flowapi *api, const struct tg_desc *d)
 	}
 	p = tg_link_peer_slot(api->link, d->slot);
 	memcpy(&h, p, sizeof(h));
-	if (!addr_pair_ok(&h.src, &h.dst) || d->flow == 0) {
-		bad_msg(api, d, "bad address or flow id");
+	if ((f = udp_msg_flow(api, d, &h)) == NULL)
+		return;
+	udp_deliver_one(api, f->id, &h, p + sizeof(h), d->len - sizeof(h));
+}
+
+/*
+ * Several datagrams of one flow. The whole batch is checked before any datagram is handed on:
+ * a malformed one is dropped whole and counted (bad_msgs, udp_bad_batches).
+ */
+static void handle_udp_batch(struct tg_flowapi *api, const struct tg_desc *d)
+{
+	struct iovec iov[TG_UDP_BATCH_MAX];
+	struct tg_udp_batch_reader r;
+	enum tg_udp_batch_verdict v;
+	struct tg_msg_udp h;
+	const uint8_t *p, *data;
+	uint32_t id, len;
+	unsigned n = 0;
+	struct flow *f;
+
+	if (d->slot == TG_NO_SLOT) {
+		bad_msg(api, d, "no payload");
 		return;
 	}
-	/* Nobody relays UDP: keep no flow that nothing would ever end. */
-	if (!api->cbs.on_udp)
-		return;
-	f = table_find(api, d->flow);
-	if (f && (f->flags & F_DEAD)) {
-		/*
-		 * It crossed our CLOSED: stackd forgets the flow as that arrives, so a new
-		 * entry under this id could never deliver a reply. The client's next
-		 * datagram starts a new flow.
-		 */
-		api->stats.late_msgs++;
+	p = tg_link_peer_slot(api->link, d->slot);
+	if ((v = tg_udp_batch_check(p, d->len, d->arg, &h)) != TG_UDP_BATCH_OK) {
+		api->stats.udp_bad_batches++;
+		bad_msg(api, d, tg_udp_batch_verdict_name(v));
 		return;
 	}
-	if (f && !(f->flags & F_UDP)) {
-		bad_msg(api, d, "not a UDP flow");
+	if ((f = udp_msg_flow(api, d, &h)) == NULL)
+		return;
+	api->stats.udp_batches_rx++;
+	id = f->id;
+	tg_udp_batch_read(&r, p, d->len, d->arg, &h);
+	while (n < TG_UDP_BATCH_MAX && tg_udp_batch_next(&r, &data, &len)) {
+		iov[n].iov_base = (void *)data;
+		iov[n++].iov_len = len;
+	}
+	if (api->cbs.on_udp_batch) {
+		api->cbs.on_udp_batch(api, id, &h.src, &h.dst, iov, n, api->arg);
 		return;
 	}
-	if (!f && (f = udp_flow_start(api, d)) == NULL)
-		return;
-	api->cbs.on_udp(api, f->id, &h.src, &h.dst, p + sizeof(h), d->len - sizeof(h), api->arg);
+	/* One by one; the caller may end the flow in the middle (tg_flow_udp_close). */
+	for (unsigned i = 0; i < n && udp_live(api, id); i++)
+		udp_deliver_one(api, id, &h, iov[i].iov_base, iov[i].iov_len);
 }
 
 static uint8_t echo_request_type(uint8_t family)
@@ -688,6 +815,8 @@ static void dispatch(struct tg_flowapi *api, const struct tg_desc *d)
 		handle_closed(api, d);
 	else if (d->type == TG_MSG_UDP)
 		handle_udp(api, d);
+	else if (d->type == TG_MSG_UDP_BATCH)
+		handle_udp_batch(api, d);
 	else if (d->type == TG_MSG_ICMP_ECHO)
 		handle_icmp_echo(api, d);
 	else
@@ -704,6 +833,8 @@ static unsigned drain(struct tg_link_end *end, unsigned budget, void *arg)
 	unsigned total = 0, n;
 
 	api->in_drain = true;
+	/* Datagrams the caller gave us since the last drain go out with this flush. */
+	batch_close_all(api);
 	flush_credits(api);
 	while (total < budget) {
 		unsigned max = budget - total < TG_LINK_BURST ? budget - total : TG_LINK_BURST;
@@ -714,6 +845,7 @@ static unsigned drain(struct tg_link_end *end, unsigned budget, void *arg)
 			dispatch(api, &d[i]);
 		total += n;
 	}
+	batch_close_all(api);
 	flush_credits(api);
 	if (api->waiting > 0)
 		event_active(api->slot_check, EV_TIMEOUT, 0);
@@ -743,6 +875,7 @@ struct tg_flowapi *tg_flowapi_new(struct event_base *base, struct tg_link_end *l
 	TAILQ_INIT(&api->credit_q);
 	TAILQ_INIT(&api->wait_q);
 	TAILQ_INIT(&api->dead_q);
+	TAILQ_INIT(&api->batch_q);
 	api->slot_check = event_new(base, -1, 0, on_slot_check, api);
 	if (!api->table || !api->slot_check ||
 	    tg_hello_send(link, TG_ROLE_RELAYD, TG_FLOWAPI_WINDOW) < 0)
@@ -880,6 +1013,47 @@ size_t tg_flow_send(struct tg_flowapi *api, uint32_t flow, const void *data, siz
 	return taken;
 }
 
+void *tg_flow_send_reserve(struct tg_flowapi *api, uint32_t flow, struct tg_flow_reservation *r)
+{
+	struct flow *f = tcp_live(api, flow);
+
+	r->slot = TG_NO_SLOT;
+	r->room = 0;
+	if (!f || (f->flags & (F_OPEN | F_TX_SHUT)) != F_OPEN || f->send_credit == 0)
+		return NULL;
+	r->slot = tg_link_alloc(api->link);
+	if (r->slot == TG_NO_SLOT) {
+		wait_for_slots(api, f);
+		return NULL;
+	}
+	r->room = f->send_credit < api->slot_size ? (uint32_t)f->send_credit : api->slot_size;
+	return tg_link_slot(api->link, r->slot);
+}
+
+size_t tg_flow_send_commit(struct tg_flowapi *api, uint32_t flow,
+                           const struct tg_flow_reservation *r, size_t len)
+{
+	struct flow *f = tcp_live(api, flow);
+	struct tg_desc d = {
+	        .slot = r->slot, .len = (uint32_t)len, .flow = flow, .type = TG_MSG_DATA};
+
+	if (r->slot == TG_NO_SLOT)
+		return 0;
+	/* The credit cannot have shrunk since the reservation: only stackd's CREDIT moves it. */
+	if (!f || (f->flags & (F_OPEN | F_TX_SHUT)) != F_OPEN || len == 0 || len > r->room) {
+		tg_link_unalloc(api->link, r->slot);
+		return 0;
+	}
+	if (tg_link_send(api->link, &d) < 0) {
+		tg_link_unalloc(api->link, r->slot);
+		wait_for_slots(api, f);
+		return 0;
+	}
+	f->send_credit -= len;
+	kick(api);
+	return len;
+}
+
 size_t tg_flow_send_window(struct tg_flowapi *api, uint32_t flow)
 {
 	struct flow *f = tcp_live(api, flow);
@@ -995,12 +1169,44 @@ static size_t udp_max_payload(uint8_t family)
 	return family == TG_AF_INET4 ? TG_UDP_MAX_PAYLOAD4 : TG_UDP_MAX_PAYLOAD6;
 }
 
+/*
+ * Appends a datagram to the flow's open batch, or sends that and opens a new one. A datagram
+ * too large for a record (slots smaller than a UDP payload plus headers) goes alone.
+ */
+static int batch_append(struct tg_flowapi *api, struct flow *f, const struct tg_addr *src,
+                        const struct tg_addr *dst, const void *data, size_t len)
+{
+	struct tg_msg_udp h = {.src = *src, .dst = *dst};
+	struct tg_desc d = {.flow = f->id, .type = TG_MSG_UDP};
+	uint32_t slot;
+
+	if ((f->flags & F_BATCH_Q) && memcmp(f->batch.buf, &h, sizeof(h)) == 0 &&
+	    tg_udp_batch_add(&f->batch, data, len) == 0)
+		return 0;
+	batch_close(api, f);
+	if (len + TG_UDP_BATCH_REC_HDR > api->slot_size - sizeof(h))
+		return send_addressed(api, &d, src, dst, data, len, &api->stats.udp_dropped);
+	if ((slot = tg_link_alloc(api->link)) == TG_NO_SLOT) {
+		api->stats.udp_dropped++;
+		errno = ENOBUFS;
+		return -1;
+	}
+	tg_udp_batch_start(&f->batch, tg_link_slot(api->link, slot), api->slot_size, &h);
+	tg_udp_batch_add(&f->batch, data, len); /* fits: checked above */
+	f->batch_slot = slot;
+	f->flags |= F_BATCH_Q;
+	TAILQ_INSERT_TAIL(&api->batch_q, f, batch_entry);
+	kick(api);
+	return 0;
+}
+
 int tg_flow_send_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
                      const struct tg_addr *dst, const void *data, size_t len)
 {
 	struct tg_desc d = {.flow = flow, .type = TG_MSG_UDP};
+	struct flow *f = udp_live(api, flow);
 
-	if (!udp_live(api, flow)) {
+	if (!f) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -1008,10 +1214,13 @@ int tg_flow_send_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr
 		errno = EINVAL;
 		return -1;
 	}
-	if (len > udp_max_payload(src->family)) {
+	if (len > udp_max_payload(src->family) || api->slot_size < sizeof(struct tg_msg_udp) ||
+	    len > api->slot_size - sizeof(struct tg_msg_udp)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
+	if (api->peer_batches)
+		return batch_append(api, f, src, dst, data, len);
 	return send_addressed(api, &d, src, dst, data, len, &api->stats.udp_dropped);
 }
 
@@ -1019,8 +1228,9 @@ int tg_flow_udp_error(struct tg_flowapi *api, uint32_t flow, const struct tg_add
                       const struct tg_addr *dst, enum tg_open_result result)
 {
 	struct tg_desc d = {.flow = flow, .arg = result, .type = TG_MSG_UDP_ERROR};
+	struct flow *f = udp_live(api, flow);
 
-	if (!udp_live(api, flow)) {
+	if (!f) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -1030,6 +1240,7 @@ int tg_flow_udp_error(struct tg_flowapi *api, uint32_t flow, const struct tg_add
 		errno = EINVAL;
 		return -1;
 	}
+	batch_close(api, f); /* the datagrams before it come first */
 	return send_addressed(api, &d, src, dst, NULL, 0, &api->stats.udp_dropped);
 }
 
@@ -1039,6 +1250,7 @@ void tg_flow_udp_close(struct tg_flowapi *api, uint32_t flow)
 
 	if (!f)
 		return;
+	batch_close(api, f); /* its datagrams are delivered before stackd forgets the flow */
 	send_ctl(api, TG_MSG_CLOSED, flow, 0);
 	flow_forget(api, f, true);
 	kick(api);

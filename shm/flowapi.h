@@ -14,12 +14,16 @@
  * UDP flows (one per client address:port and destination address:port) share the flow table
  * but not the TCP calls: the first datagram starts one (on_udp with no udata yet), datagrams
  * are best effort both ways, and either side ends it with CLOSED. ICMP echo has no flow.
+ * Datagrams of one flow that travel together are packed into one slot (UDP_BATCH, proto.h)
+ * both ways: on_udp_batch hands a whole batch over at once (for sendmmsg()), and
+ * tg_flow_send_udp() packs what it is given within one loop turn.
  */
 #ifndef TG_FLOWAPI_H
 #define TG_FLOWAPI_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "addr.h"
 #include "proto.h"
@@ -64,6 +68,15 @@ struct tg_flowapi_cbs {
 	 */
 	void (*on_udp)(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
 	               const struct tg_addr *dst, const void *data, size_t len, void *arg);
+	/*
+	 * Optional: several datagrams of one UDP flow that stackd sent in one slot, in order
+	 * (n >= 1, at most TG_UDP_BATCH_MAX). As on_udp otherwise: the first batch of a flow
+	 * starts it, with udata NULL. dgrams[i].iov_base points into the slot: read only, valid
+	 * during the call. When NULL, on_udp gets the datagrams one by one.
+	 */
+	void (*on_udp_batch)(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
+	                     const struct tg_addr *dst, const struct iovec *dgrams, unsigned n,
+	                     void *arg);
 	/* stackd ended a UDP flow (CLOSED or RESET): forget it; udata is still readable. */
 	void (*on_udp_closed)(struct tg_flowapi *api, uint32_t flow, void *arg);
 	/*
@@ -88,6 +101,9 @@ struct tg_flowapi_stats {
 	uint64_t udp_flows_opened;   /* UDP flows started by a first datagram */
 	uint64_t udp_flows_rejected; /* first datagrams beyond TG_FLOWAPI_MAX_UDP_FLOWS */
 	uint64_t icmp_dropped;       /* no slot for an echo reply to stackd */
+	uint64_t udp_batches_rx;     /* UDP_BATCH messages from stackd, accepted */
+	uint64_t udp_bad_batches;    /* ... malformed: dropped whole (also in bad_msgs) */
+	uint64_t udp_batches_tx;     /* UDP_BATCH to stackd (slots of two or more datagrams) */
 };
 
 struct tg_flowapi *tg_flowapi_new(struct event_base *base, struct tg_link_end *link,
@@ -120,6 +136,20 @@ void tg_flow_open_result(struct tg_flowapi *api, uint32_t flow, enum tg_open_res
 /* Returns bytes taken (0..len); 0 also when the flow has no credit or no slot is free. */
 size_t tg_flow_send(struct tg_flowapi *api, uint32_t flow, const void *data, size_t len);
 size_t tg_flow_send_window(struct tg_flowapi *api, uint32_t flow);
+/*
+ * tg_flow_send() without the copy: reserve a link slot, fill up to r->room bytes of it (the
+ * credit or a slot, whichever is less; e.g. with recv()), and commit what was written. NULL
+ * when tg_flow_send() would take nothing (no credit, or no slot: on_writable() follows). A
+ * reservation must be committed before the caller returns to the event loop; committing 0
+ * bytes gives the slot back. Returns the bytes sent (0 or len).
+ */
+struct tg_flow_reservation {
+	uint32_t slot;
+	uint32_t room;
+};
+void *tg_flow_send_reserve(struct tg_flowapi *api, uint32_t flow, struct tg_flow_reservation *r);
+size_t tg_flow_send_commit(struct tg_flowapi *api, uint32_t flow,
+                           const struct tg_flow_reservation *r, size_t len);
 void tg_flow_consumed(struct tg_flowapi *api, uint32_t flow, size_t bytes);
 void tg_flow_shut_wr(struct tg_flowapi *api, uint32_t flow);
 /* Abort: stackd resets the client. The flow is forgotten at once. */
@@ -137,7 +167,10 @@ void tg_flow_close(struct tg_flowapi *api, uint32_t flow);
  * tg_flow_send_udp: one datagram to the client on a live UDP flow; src is the remote end (the
  * flow's original destination), dst the client. Returns 0, or -1 with errno: ENOENT (no such
  * UDP flow), EINVAL (bad addresses), EMSGSIZE (larger than a UDP payload or a slot), ENOBUFS
- * (no slot free now: dropped, counted in udp_dropped).
+ * (no slot free now: dropped, counted in udp_dropped). When stackd speaks UDP_BATCH, the
+ * datagrams of one flow given in one loop turn share a slot, sent when it is full, before the
+ * flow's next UDP_ERROR or CLOSED, or when the loop turn ends (the link is flushed then
+ * anyway): packing adds no delay. Order within a flow is kept.
  */
 int tg_flow_send_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *src,
                      const struct tg_addr *dst, const void *data, size_t len);

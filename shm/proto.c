@@ -14,6 +14,7 @@ static const char *const msg_names[TG_MSG_MAX] = {
         [TG_MSG_UDP] = "UDP",
         [TG_MSG_ICMP_ECHO] = "ICMP_ECHO",
         [TG_MSG_UDP_ERROR] = "UDP_ERROR",
+        [TG_MSG_UDP_BATCH] = "UDP_BATCH",
 };
 
 static const char *const result_names[TG_OPEN_RESULT_MAX] = {

@@ -21,7 +21,9 @@
 #include "addr.h"
 
 #define TG_PROTO_VERSION_MIN 1u
-#define TG_PROTO_VERSION_MAX 1u
+#define TG_PROTO_VERSION_MAX 2u
+/* Version 2 added TG_MSG_UDP_BATCH: a side sends it only to a peer that speaks version 2. */
+#define TG_PROTO_VERSION_UDP_BATCH 2u
 
 /*
  * PACKET flags (link A). TG_PKT_F_VNET: the TUN has IFF_VNET_HDR (docs/protocol.md): the slot
@@ -66,6 +68,12 @@ enum tg_msg_type {
 	TG_MSG_ICMP_ECHO = 21,
 	/* link B, relayd -> stackd: slot = struct tg_msg_udp; arg = enum tg_open_result */
 	TG_MSG_UDP_ERROR = 22,
+	/*
+	 * link B, both ways, only to a peer whose HELLO.version_max >= TG_PROTO_VERSION_UDP_BATCH:
+	 * slot = struct tg_msg_udp, then arg records (udp_batch.h); several datagrams of one UDP
+	 * flow, in order. arg = record count
+	 */
+	TG_MSG_UDP_BATCH = 23,
 
 	TG_MSG_MAX
 };

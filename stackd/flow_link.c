@@ -15,7 +15,7 @@
 static bool carries_slot(uint16_t type)
 {
 	return type == TG_MSG_DATA || type == TG_MSG_UDP || type == TG_MSG_UDP_ERROR ||
-	       type == TG_MSG_ICMP_ECHO;
+	       type == TG_MSG_ICMP_ECHO || type == TG_MSG_UDP_BATCH;
 }
 
 static void on_echo_reply(struct stackd *sd, const uint8_t *slot, uint32_t len)
@@ -40,7 +40,7 @@ static void dispatch(struct stackd *sd, const struct tg_desc *d, const uint8_t *
 		return;
 	if (d->type == TG_MSG_OPEN_RESULT && syn_hold_result(d->flow, d->arg))
 		return;
-	if (d->type == TG_MSG_UDP || d->type == TG_MSG_UDP_ERROR) {
+	if (d->type == TG_MSG_UDP || d->type == TG_MSG_UDP_ERROR || d->type == TG_MSG_UDP_BATCH) {
 		/* A datagram for a flow stackd forgot: crossed a CLOSED in flight. */
 		return;
 	}
@@ -61,6 +61,7 @@ unsigned flow_link_drain(struct tg_link_end *end, unsigned budget, void *arg)
 				if (tg_hello_check(end, &d[i], TG_ROLE_RELAYD, &h) < 0)
 					fatalx("link B: relayd's HELLO failed, giving up");
 				sd->relay_window = h.window;
+				sd->relay_udp_batch = h.version_max >= TG_PROTO_VERSION_UDP_BATCH;
 				sd->hello_b = true;
 				continue;
 			}

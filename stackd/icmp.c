@@ -20,6 +20,7 @@
 #include "lwip/raw.h"
 
 #include "icmp.h"
+#include "inet_csum.h"
 #include "log.h"
 #include "proto.h"
 #include "stackd.h"
@@ -28,24 +29,6 @@
 #define IP6_HDR          40
 #define ICMP_HDR         8
 #define ECHO_MAX_PAYLOAD 65000 /* beyond this a reply would not fit a packet */
-
-static uint32_t sum16(const void *data, size_t len, uint32_t sum)
-{
-	const uint8_t *p = data;
-
-	for (; len > 1; p += 2, len -= 2)
-		sum += (uint32_t)p[0] << 8 | p[1];
-	if (len)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -63,7 +46,7 @@ static void write_ip4_header(uint8_t *h, const uint8_t src[4], const uint8_t dst
 	h[9] = proto;
 	memcpy(h + 12, src, 4);
 	memcpy(h + 16, dst, 4);
-	put16(h + 10, fold(sum16(h, IP4_HDR, 0)));
+	put16(h + 10, tg_csum(h, IP4_HDR));
 }
 
 static void write_ip6_header(uint8_t *h, const uint8_t src[16], const uint8_t dst[16], uint8_t next,
@@ -93,7 +76,7 @@ static err_t icmp_output(struct stackd *sd, struct pbuf *p, const struct tg_addr
 	if (from->family == TG_AF_INET4) {
 		IP_ADDR4(&src, from->ip[0], from->ip[1], from->ip[2], from->ip[3]);
 		IP_ADDR4(&dst, to->ip[0], to->ip[1], to->ip[2], to->ip[3]);
-		put16(m + 2, fold(sum16(m, p->tot_len, 0)));
+		put16(m + 2, tg_csum(m, p->tot_len));
 		return ip4_output_if(p, ip_2_ip4(&src), ip_2_ip4(&dst), IP_DEFAULT_TTL, 0,
 		                     IP_PROTO_ICMP, sd->netif);
 	}

@@ -53,6 +53,8 @@ static const struct tg_stat_def stat_defs[] = {
         TG_STAT(struct stackd_counters, udp_flows_total),
         TG_STAT(struct stackd_counters, udp_up),
         TG_STAT(struct stackd_counters, udp_down),
+        TG_STAT(struct stackd_counters, udp_batches_up),
+        TG_STAT(struct stackd_counters, udp_batches_down),
         TG_STAT(struct stackd_counters, icmp_echo_relayed),
         TG_STAT(struct stackd_counters, icmp_errors_sent),
         TG_STAT(struct stackd_counters, syn_retransmits_held),

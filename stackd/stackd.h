@@ -53,6 +53,9 @@ struct stackd_counters {
 	uint64_t udp_flows_total;
 	uint64_t udp_up;   /* datagrams client -> relayd */
 	uint64_t udp_down; /* datagrams relayd -> client */
+	/* UDP_BATCH messages (two or more datagrams of a flow in a slot) to and from relayd */
+	uint64_t udp_batches_up;
+	uint64_t udp_batches_down;
 	uint64_t drop_udp_not_unicast;
 	uint64_t drop_udp_too_big;
 	uint64_t drop_udp_no_slot;
@@ -86,6 +89,7 @@ struct stackd {
 	uint32_t max_flows;
 	bool evict_when_full;  /* flow_table_full = evict: the oldest idle flow makes room */
 	uint32_t relay_window; /* relayd's HELLO.window: our initial send credit per flow */
+	bool relay_udp_batch;  /* relayd's HELLO: it speaks UDP_BATCH (udp_flow.c) */
 	uint32_t handshake;    /* enum tg_open_mode */
 	uint32_t idle_timeout; /* seconds an established TCP flow may idle */
 	uint32_t half_close_timeout;

@@ -41,6 +41,7 @@ void stackd_lwip_timer_update(void)
 void stackd_flush_links(void)
 {
 	offload_tx_flush(&stackd); /* the open TCP super-packet, if any, goes with this flush */
+	udp_flow_flush_batches();  /* and the open UDP batches (udp_flow.c) */
 	tg_link_flush(stackd.link_a);
 	tg_link_flush(stackd.link_b);
 }

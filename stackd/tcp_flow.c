@@ -246,17 +246,23 @@ static bool maybe_finish(struct tcp_flow *f)
 	return true;
 }
 
-/* Closes the pcb once both directions are done, so lwIP can free it; true if f was freed. */
+/*
+ * Lets go of the pcb once both FINs have passed through it, so lwIP can free it; true if f
+ * was freed. Not later: with both FINs lwIP moves the pcb on by itself (to TIME_WAIT, from
+ * FIN_WAIT_2 or CLOSING) and frees a TIME_WAIT pcb without a callback, so a flow still
+ * holding it (client bytes waiting in `up` for relayd's credit) would hold freed memory.
+ * Nothing needs the pcb any more: lwIP has every byte of the client's, and retransmits ours.
+ */
 static bool maybe_close_pcb(struct tcp_flow *f)
 {
 	struct tcp_pcb *pcb = f->pcb;
 
-	if (!pcb || !f->client_fin || !f->tx_shut || !f->shut_sent)
+	if (!pcb || !f->client_fin || !f->tx_shut)
 		return false;
 	/*
-	 * Every byte the client sent has been handed to relayd, but the window opens only as
-	 * relayd credits it, and the last credits may never come: open it fully now, or
-	 * lwIP takes the closed window for unread data and answers the FIN with RST.
+	 * The window opens only as relayd credits the client's bytes, and the last credits may
+	 * never come: open it fully now, or lwIP takes the closed window for unread data and
+	 * answers the FIN with RST.
 	 */
 	while (pcb->rcv_wnd < TCP_WND_MAX(pcb)) {
 		uint32_t gap = TCP_WND_MAX(pcb) - pcb->rcv_wnd;
@@ -340,15 +346,15 @@ static uint32_t write_to_pcb(struct tcp_flow *f, const uint8_t *data, uint32_t l
 	while (done < len && f->pcb) {
 		uint32_t room = tcp_sndbuf(f->pcb);
 		uint32_t n = len - done;
+		u8_t flags;
 
 		if (n > room)
 			n = room;
 		if (n > 0xffff)
 			n = 0xffff;
-		/* PSH only at the end of what relayd gave: the client's stack need not push more. */
-		if (n == 0 || tcp_write(f->pcb, data + done, (u16_t)n,
-		                        TCP_WRITE_FLAG_COPY |
-		                                (done + n < len ? TCP_WRITE_FLAG_MORE : 0)) != ERR_OK)
+		/* PSH only at the end of what relayd gave: the client need not push before. */
+		flags = TCP_WRITE_FLAG_COPY | (done + n < len ? TCP_WRITE_FLAG_MORE : 0);
+		if (n == 0 || tcp_write(f->pcb, data + done, (u16_t)n, flags) != ERR_OK)
 			break;
 		done += n;
 	}

@@ -1,9 +1,15 @@
 /*
  * UDP flows: every datagram lwIP's wildcard pcb receives belongs to the flow of its
  * (client address, client port, destination address, destination port); the first datagram
- * creates the flow and its id. Datagrams cross link B whole, one slot each, as UDP messages;
- * relayd keeps the NAT table with its timeouts and sends CLOSED when it expires a flow, which
- * makes stackd forget it too (a sweep here catches a flow relayd never mentioned again).
+ * creates the flow and its id. Datagrams cross link B whole, as UDP messages; relayd keeps the
+ * NAT table with its timeouts and sends CLOSED when it expires a flow, which makes stackd
+ * forget it too (a sweep here catches a flow relayd never mentioned again).
+ *
+ * Batching (udp_batch.h): when relayd speaks UDP_BATCH, the datagrams of one flow that arrive
+ * in one pass over link A share the flow's open slot, which goes out when it is full or when
+ * the pass ends (stackd_flush_links(), which flushes link B right after): a burst costs one
+ * slot per ~46 MTU-sized datagrams instead of one each, and nothing waits for a timer. A lone
+ * datagram still leaves as a plain UDP message.
  */
 #include <netinet/in.h>
 #include <stddef.h>
@@ -22,6 +28,7 @@
 #include "proto.h"
 #include "stackd.h"
 #include "tg_lwip.h"
+#include "udp_batch.h"
 #include "udp_flow.h"
 
 #define TUPLE_BUCKETS 4096u
@@ -35,6 +42,12 @@ struct udp_flow {
 	time_t last_used;
 	struct udp_flow *tuple_next;
 	struct flow_lru lru; /* place among the flows by last use */
+	/* The open batch of this pass, if any (batch_open): slot and writer, on the batch list. */
+	bool batch_open;
+	uint32_t batch_slot;
+	struct tg_udp_batch_writer batch;
+	struct udp_flow *batch_next;
+	struct udp_flow **batch_prev;
 };
 
 static struct stackd *sd;
@@ -42,6 +55,52 @@ static struct udp_pcb *any_pcb;
 static struct flow_table by_id;
 static struct udp_flow *by_tuple[TUPLE_BUCKETS];
 static struct flow_lru lru_head; /* least recently used first */
+/* The flows with an open batch (this pass over link A). */
+static struct udp_flow *batch_head;
+
+static void batch_unlink(struct udp_flow *f)
+{
+	*f->batch_prev = f->batch_next;
+	if (f->batch_next)
+		f->batch_next->batch_prev = f->batch_prev;
+	f->batch_open = false;
+}
+
+/* The flow ends before its batch went out: those datagrams are lost. */
+static void batch_discard(struct udp_flow *f)
+{
+	if (!f->batch_open)
+		return;
+	batch_unlink(f);
+	tg_link_unalloc(sd->link_b, f->batch_slot);
+	sd->ctr.drop_udp_no_slot += f->batch.count;
+}
+
+/* Sends the open batch: a UDP_BATCH, or a plain UDP message if it holds one datagram. */
+static void batch_close(struct udp_flow *f)
+{
+	struct tg_desc d = {.flow = f->id};
+
+	if (!f->batch_open)
+		return;
+	batch_unlink(f);
+	d.slot = f->batch_slot;
+	d.len = tg_udp_batch_finish(&f->batch, &d.type, &d.arg);
+	if (tg_link_send(sd->link_b, &d) < 0) {
+		tg_link_unalloc(sd->link_b, d.slot);
+		sd->ctr.drop_udp_no_slot += f->batch.count;
+		return;
+	}
+	sd->ctr.udp_up += f->batch.count;
+	if (d.type == TG_MSG_UDP_BATCH)
+		sd->ctr.udp_batches_up++;
+}
+
+void udp_flow_flush_batches(void)
+{
+	while (batch_head)
+		batch_close(batch_head);
+}
 
 static struct udp_flow *find_tuple(const struct tg_addr *client, const struct tg_addr *dst)
 {
@@ -61,6 +120,7 @@ static void forget(struct udp_flow *f)
 		pp = &(*pp)->tuple_next;
 	if (*pp)
 		*pp = f->tuple_next;
+	batch_discard(f);
 	flow_table_del(&by_id, f->id);
 	flow_lru_remove(&f->lru);
 	sd->ctr.udp_flows_open--;
@@ -145,15 +205,57 @@ static bool dst_is_unicast(const ip_addr_t *dst)
 	       !ip4_addr_isbroadcast_u32(ip_2_ip4(dst)->addr, sd->netif);
 }
 
+/*
+ * A datagram into the flow's open batch; when it does not fit, the batch goes out and a new
+ * one starts. Without UDP_BATCH (relayd speaks version 1) or for a datagram too large for a
+ * record, the batch holds just it. False when no slot is free: the datagram is dropped.
+ */
+static bool batch_append(struct udp_flow *f, struct pbuf *p)
+{
+	struct tg_msg_udp m = {.src = f->client, .dst = f->dst};
+	uint32_t slot_size = tg_link_slot_size(sd->link_b);
+	uint8_t *at;
+
+	if (f->batch_open && (at = tg_udp_batch_reserve(&f->batch, p->tot_len)) != NULL) {
+		pbuf_copy_partial(p, at, p->tot_len, 0);
+		return true;
+	}
+	batch_close(f);
+	if ((f->batch_slot = tg_link_alloc(sd->link_b)) == TG_NO_SLOT)
+		return false;
+	tg_udp_batch_start(&f->batch, tg_link_slot(sd->link_b, f->batch_slot), slot_size, &m);
+	if (p->tot_len + sizeof(m) + TG_UDP_BATCH_REC_HDR > slot_size) {
+		/* Only as a plain UDP message (on_udp_recv checked that it fits one). */
+		uint8_t *out = tg_link_slot(sd->link_b, f->batch_slot);
+		struct tg_desc d = {.slot = f->batch_slot, .flow = f->id, .type = TG_MSG_UDP};
+
+		d.len = (uint32_t)sizeof(m) + pbuf_copy_partial(p, out + sizeof(m), p->tot_len, 0);
+		if (tg_link_send(sd->link_b, &d) < 0) {
+			tg_link_unalloc(sd->link_b, d.slot);
+			return false;
+		}
+		sd->ctr.udp_up++;
+		return true;
+	}
+	pbuf_copy_partial(p, tg_udp_batch_reserve(&f->batch, p->tot_len), p->tot_len, 0);
+	f->batch_open = true;
+	f->batch_next = batch_head;
+	f->batch_prev = &batch_head;
+	if (batch_head)
+		batch_head->batch_prev = &f->batch_next;
+	batch_head = f;
+	/* Without UDP_BATCH the batch closes at once: one datagram, one UDP message. */
+	if (!sd->relay_udp_batch)
+		batch_close(f);
+	return true;
+}
+
 static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
                         u16_t port)
 {
 	const ip_addr_t *dst_ip = ip_current_dest_addr();
 	struct tg_addr client, dst;
-	struct tg_msg_udp m;
 	struct udp_flow *f;
-	struct tg_desc d = {.type = TG_MSG_UDP};
-	uint8_t *out;
 
 	if (!sd->hello_b) {
 		sd->ctr.drop_udp_no_slot++; /* relayd is (re)starting */
@@ -163,7 +265,7 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 		sd->ctr.drop_udp_not_unicast++;
 		goto done;
 	}
-	if (p->tot_len + sizeof(m) > tg_link_slot_size(sd->link_b)) {
+	if (p->tot_len + sizeof(struct tg_msg_udp) > tg_link_slot_size(sd->link_b)) {
 		sd->ctr.drop_udp_too_big++;
 		goto done;
 	}
@@ -175,24 +277,9 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 	if (!f && !(f = create(&client, &dst)))
 		goto done;
 	touch(f);
-	d.slot = tg_link_alloc(sd->link_b);
-	if (d.slot == TG_NO_SLOT) {
+	/* udp_up is counted when the datagram's slot goes out (batch_close). */
+	if (!batch_append(f, p))
 		sd->ctr.drop_udp_no_slot++;
-		goto done;
-	}
-	m.src = client;
-	m.dst = dst;
-	out = tg_link_slot(sd->link_b, d.slot);
-	memcpy(out, &m, sizeof(m));
-	pbuf_copy_partial(p, out + sizeof(m), p->tot_len, 0);
-	d.len = (uint32_t)sizeof(m) + p->tot_len;
-	d.flow = f->id;
-	if (tg_link_send(sd->link_b, &d) < 0) {
-		tg_link_unalloc(sd->link_b, d.slot);
-		sd->ctr.drop_udp_no_slot++;
-		goto done;
-	}
-	sd->ctr.udp_up++;
 done:
 	pbuf_free(p);
 }
@@ -225,6 +312,25 @@ static void deliver(struct udp_flow *f, const struct tg_msg_udp *m, const uint8_
 	touch(f);
 }
 
+/* Several datagrams from relayd: checked whole first, then delivered in order. */
+static void deliver_batch(struct udp_flow *f, const struct tg_desc *d, const uint8_t *slot)
+{
+	struct tg_udp_batch_reader r;
+	struct tg_msg_udp m;
+	const uint8_t *data;
+	uint32_t len;
+
+	if (!slot || tg_udp_batch_check(slot, d->len, d->arg, &m) != TG_UDP_BATCH_OK ||
+	    memcmp(&m.dst, &f->client, sizeof(m.dst)) != 0) {
+		sd->ctr.drop_bad_msg++;
+		return;
+	}
+	sd->ctr.udp_batches_down++;
+	tg_udp_batch_read(&r, slot, d->len, d->arg, &m);
+	while (tg_udp_batch_next(&r, &data, &len))
+		deliver(f, &m, data, len);
+}
+
 static enum icmp_unreach unreach_kind(uint32_t result)
 {
 	return result == TG_OPEN_REFUSED ? ICMP_UNREACH_PORT : ICMP_UNREACH_HOST;
@@ -238,6 +344,9 @@ bool udp_flow_dispatch(const struct tg_desc *d, const uint8_t *slot)
 	if (!f)
 		return false;
 	switch (d->type) {
+	case TG_MSG_UDP_BATCH:
+		deliver_batch(f, d, slot);
+		return true;
 	case TG_MSG_UDP:
 	case TG_MSG_UDP_ERROR:
 		if (!slot || d->len < sizeof(m)) {
@@ -290,6 +399,7 @@ static void forget_one(uint32_t id, void *flow, void *arg)
 
 void udp_flow_forget_all(void)
 {
+	/* Open batches are in the old link's slots: forget() hands them back. */
 	flow_table_foreach(&by_id, forget_one, NULL);
 }
 

@@ -1,12 +1,14 @@
 /*
- * The vnet header's checks and checksum arithmetic (vnet.h). Sums are taken over big-endian
- * 16-bit words byte by byte, so the code is the same on any host. vnet_csum_complete() runs
- * on every packet that arrives with a partial checksum and is not a TSO super-packet whose
- * check lwIP may skip; a super-packet with IPv6 extension headers goes through it too.
+ * The vnet header's checks and checksum completion (vnet.h), on common/inet_csum.c's sums.
+ * vnet_csum_complete() runs on every packet that arrives with a partial checksum and is not a
+ * TSO super-packet whose check lwIP may skip; a super-packet with IPv6 extension headers goes
+ * through it too.
  */
 #include "vnet.h"
 
 #include <string.h>
+
+#include "inet_csum.h"
 
 #define PROTO_TCP 6
 #define PROTO_UDP 17
@@ -14,27 +16,6 @@
 #define UDP_HLEN  8u
 #define TCP_CSUM  16u /* offset of the checksum field in the TCP header */
 #define UDP_CSUM  6u
-
-uint32_t vnet_sum(const uint8_t *p, uint32_t len, uint32_t sum)
-{
-	uint64_t acc = sum;
-	uint32_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		acc += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		acc += (uint32_t)p[len - 1] << 8;
-	while (acc >> 32)
-		acc = (acc & 0xffffffffu) + (acc >> 32);
-	return (uint32_t)acc;
-}
-
-uint16_t vnet_fold(uint32_t sum)
-{
-	sum = (sum & 0xffffu) + (sum >> 16);
-	sum = (sum & 0xffffu) + (sum >> 16);
-	return (uint16_t)sum;
-}
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -123,7 +104,7 @@ enum vnet_rx_verdict vnet_rx_check(const struct tg_vnet_hdr *h, const uint8_t *p
 
 void vnet_csum_complete(uint8_t *pkt, uint32_t len, uint16_t csum_start, uint16_t csum_offset)
 {
-	uint16_t c = (uint16_t)~vnet_fold(vnet_sum(pkt + csum_start, len - csum_start, 0));
+	uint16_t c = (uint16_t)~tg_csum_fold(tg_csum_add(pkt + csum_start, len - csum_start, 0));
 
 	/* As the kernel does: 0 would mean "no checksum" to UDP; 0xffff is the same sum. */
 	put16(pkt + csum_start + csum_offset, c ? c : 0xffff);
@@ -139,11 +120,11 @@ bool vnet_tx_fill(struct tg_vnet_hdr *h, uint8_t *pkt, uint32_t len)
 	    len - l.start < TCP_HLEN || len - l.start > 0xffffu)
 		return false;
 	if (l.version == 4)
-		sum = vnet_sum(pkt + 12, 8, 0); /* source and destination */
+		sum = tg_csum_add(pkt + 12, 8, 0); /* source and destination */
 	else
-		sum = vnet_sum(pkt + 8, 32, 0);
+		sum = tg_csum_add(pkt + 8, 32, 0);
 	sum += PROTO_TCP + (len - l.start);
-	put16(pkt + l.start + TCP_CSUM, vnet_fold(sum));
+	put16(pkt + l.start + TCP_CSUM, tg_csum_fold(sum));
 	h->flags = VNET_F_NEEDS_CSUM;
 	h->csum_start = (uint16_t)l.start;
 	h->csum_offset = TCP_CSUM;
@@ -249,7 +230,7 @@ uint32_t vnet_gso_close(struct vnet_gso *g, uint8_t *pkt, struct tg_vnet_hdr *h)
 	if ((pkt[0] >> 4) == 4) {
 		put16(pkt + 2, (uint16_t)g->len);
 		pkt[10] = pkt[11] = 0;
-		put16(pkt + 10, (uint16_t)~vnet_fold(vnet_sum(pkt, g->l4, 0)));
+		put16(pkt + 10, (uint16_t)~tg_csum_fold(tg_csum_add(pkt, g->l4, 0)));
 	} else {
 		put16(pkt + 4, (uint16_t)(g->len - 40));
 	}

@@ -98,9 +98,4 @@ void vnet_gso_append(struct vnet_gso *g, uint8_t *pkt, const uint8_t *hdr, uint3
  */
 uint32_t vnet_gso_close(struct vnet_gso *g, uint8_t *pkt, struct tg_vnet_hdr *h);
 
-/* One's complement sum of len bytes as big-endian 16-bit words, added to sum, not folded. */
-uint32_t vnet_sum(const uint8_t *p, uint32_t len, uint32_t sum);
-/* Folds a sum to 16 bits (not complemented). */
-uint16_t vnet_fold(uint32_t sum);
-
 #endif

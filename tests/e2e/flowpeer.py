@@ -32,6 +32,10 @@ passed) or 1 (it failed), except probe/maxflows which print what happened for th
   maxflows            ADDR PORT HOLD [--timeout S]
   banner              ADDR PORT [--count N] [--timeout S]   (server speaks first, N times)
   udp-echo            ADDR PORT --count N --max-size N --seed S
+  udp-burst           ADDR PORT --count N --size N --burst N
+      N datagrams of SIZE bytes in bursts of BURST sent back to back; each burst waits for its
+      echoes (so the average rate stays moderate): every datagram must come back once, in the
+      order sent, byte-exact
   udp-refused         ADDR PORT
   udp-idle            ADDR PORT GAP_SECONDS
 
@@ -537,6 +541,58 @@ def c_udp_echo(a):
     return 0 if ok == a.count and bad == 0 else 1
 
 
+def burst_payload(seq, size):
+    head = struct.pack("!I", seq)
+    return (head * (size // 4 + 1))[:size]
+
+
+def c_udp_burst(a):
+    s = udp_socket(a.addr, a.port)
+    expect = ok = lost = dup_or_reorder = corrupt = 0
+    first_problem = None
+    t0 = time.monotonic()
+    for start in range(0, a.count, a.burst):
+        n = min(a.burst, a.count - start)
+        for seq in range(start, start + n):
+            s.send(burst_payload(seq, a.size))
+        end = time.monotonic() + a.timeout
+        while expect < start + n and time.monotonic() < end:
+            try:
+                s.settimeout(max(0.001, end - time.monotonic()))
+                data = s.recv(65536)
+            except OSError as e:
+                if ename(e) != "TIMEOUT":
+                    first_problem = first_problem or "recv %s" % ename(e)
+                break
+            seq = struct.unpack("!I", data[:4])[0] if len(data) >= 4 else -1
+            if data != burst_payload(seq, a.size):
+                corrupt += 1
+                first_problem = first_problem or "a corrupt echo of %d bytes" % len(data)
+            elif seq < expect or seq >= start + n:
+                dup_or_reorder += 1
+                first_problem = first_problem or "datagram %d came after %d" % (seq, expect - 1)
+            else:
+                if seq > expect:
+                    first_problem = first_problem or "datagrams %d..%d missing before %d" % (
+                        expect, seq - 1, seq)
+                lost += seq - expect
+                ok += 1
+                expect = seq + 1
+        if expect < start + n:
+            lost += start + n - expect
+            first_problem = first_problem or "no echo for datagrams %d..%d" % (expect, start + n - 1)
+            expect = start + n
+    el = time.monotonic() - t0
+    msg = "%d/%d datagrams of %d bytes echoed in order, byte-exact, in bursts of %d (%.2fs, " \
+          "%.0f Mbit/s each way); %d lost, %d out of order or duplicated, %d corrupt" % (
+              ok, a.count, a.size, a.burst, el, a.count * a.size * 8 / el / 1e6, lost, dup_or_reorder,
+              corrupt)
+    if first_problem:
+        msg += "; first problem: " + first_problem
+    print(msg)
+    return 0 if ok == a.count and lost == 0 and dup_or_reorder == 0 and corrupt == 0 else 1
+
+
 def c_udp_refused(a):
     s = udp_socket(a.addr, a.port)
     s.settimeout(2)
@@ -750,6 +806,9 @@ def main():
            ("--max-size", {"type": int, "default": 65507}), ("--seed", {"type": int, "default": 1}),
            ("--timeout", {"type": float, "default": 0.5}), ("--retries", {"type": int, "default": 3}),
            ("--deadline", {"type": float, "default": 90.0}))
+    client("udp-burst", c_udp_burst, ("--count", {"type": int, "default": 2000}),
+           ("--size", {"type": int, "default": 1400}), ("--burst", {"type": int, "default": 50}),
+           ("--timeout", {"type": float, "default": 2.0}))
     client("udp-refused", c_udp_refused)
     client("udp-idle", c_udp_idle, ("gap", {"type": float}))
 

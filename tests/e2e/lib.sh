@@ -50,7 +50,8 @@
 # relayd's idle descriptor count (RELAYD, FD_BASE) for a test's own leak check. tg_gw_child NAME, tg_fd_count,
 # tg_rss_kib inspect tungate's children; tg_tungate_accepts ARGS says whether this build of
 # tungate accepts a flag; tg_start_bg runs any long-lived helper (dnsmasq, iperf3 -s) with its
-# pid tracked for cleanup.
+# pid tracked for cleanup. TAP mode tests: tg_tap_init, tg_tap_gateway_mac and the
+# tg_tap_check_* helpers (at the end of this file).
 #
 # Environment: TG_BIN_DIR (where tungate and its children are; default REPO/build/bin),
 # TG_E2E_KERNEL_PATH=1, TG_TUNGATE_ARGS (extra tungate args), TG_E2E_DEADLINE (seconds before
@@ -750,5 +751,103 @@ tg_check_children_stable() {
 	else
 		tg_fail_check "a child of tungate crashed or restarted during the test:"
 		printf '%s\n' "$bad" | sed 's/^/    /'
+	fi
+}
+
+# ---- TAP mode (test_tap.sh, test_tap_nd.sh) ------------------------------------------------
+# stackd is a host on the client's Ethernet segment (docs/modes.md). tg_tap_init PREFIX skips
+# on the kernel path, puts the client at 198.18.0.2/24 (the gateway is .254), runs tg_init and
+# checks the neighbour tools; tg_tap_gateway_mac prints stackd's --gateway-mac (status 1 if it
+# is not the default 02:54:47:xx:xx:xx); the tg_tap_check_* helpers pass or fail one check.
+tg_tap_init() {
+	if [[ $TG_KERNEL_PATH == 1 ]]; then
+		echo "SKIP: TAP mode has no kernel-path equivalent"
+		exit 77
+	fi
+	# The client is a host on the TAP segment; tg_find_tun finds the device by this address.
+	TG_CLIENT_ADDR=198.18.0.2
+	TG_CLIENT_PREFIX=198.18.0.2/24
+	tg_init "$1" "$$"
+	local t
+	for t in arping ndisc6 rdisc6; do
+		command -v $t >/dev/null || fail "$t not found: run scripts/install-deps.sh (iputils-arping, ndisc6)"
+	done
+}
+
+tg_tap_gateway_mac() {
+	local pid mac
+	pid=$(tg_gw_child stackd) || return 1
+	mac=$(tr '\0' '\n' <"/proc/$pid/cmdline" | grep -A1 -x -- --gateway-mac | tail -n 1)
+	echo "$mac"
+	[[ $mac =~ ^02:54:47(:[0-9a-f]{2}){3}$ ]]
+}
+
+# tg_tap_check_arping LABEL ADDR MAC: ARP for ADDR from the client is answered by MAC; with
+# MAC "none", by nobody.
+tg_tap_check_arping() {
+	local label=$1 addr=$2 mac=$3 out
+	if [[ $mac == none ]]; then
+		if ! tg_client timeout 10 arping -c 2 -w 3 -I "$TG_TUN" "$addr" >/dev/null 2>&1; then
+			tg_pass "$label: arping $addr: no answer"
+		else
+			tg_fail_check "$label: arping $addr: answered"
+		fi
+		return
+	fi
+	out=$(tg_client timeout 10 arping -c 2 -w 5 -I "$TG_TUN" "$addr" 2>&1)
+	if grep -qi "reply from $addr \[$mac\]" <<<"$out"; then
+		tg_pass "$label: arping $addr: answered by $mac"
+	else
+		tg_fail_check "$label: arping $addr: no reply from $mac: $(tr '\n' ' ' <<<"$out")"
+	fi
+}
+
+# tg_tap_check_ndisc6 LABEL ADDR MAC: a neighbour solicitation for ADDR from the client is
+# answered with MAC; with MAC "none", not at all.
+tg_tap_check_ndisc6() {
+	local label=$1 addr=$2 mac=$3 out
+	if [[ $mac == none ]]; then
+		out=$(tg_client timeout 10 ndisc6 -r 2 -w 800 "$addr" "$TG_TUN" 2>&1)
+		if ! grep -qi "Target link-layer address" <<<"$out"; then
+			tg_pass "$label: ndisc6 $addr: no answer"
+		else
+			tg_fail_check "$label: ndisc6 $addr was answered: $(tr '\n' ' ' <<<"$out")"
+		fi
+		return
+	fi
+	out=$(tg_client timeout 10 ndisc6 -r 3 -w 1000 "$addr" "$TG_TUN" 2>&1)
+	if grep -qi "Target link-layer address: *$mac" <<<"$out"; then
+		tg_pass "$label: ndisc6 $addr: $mac"
+	else
+		tg_fail_check "$label: ndisc6 $addr: want $mac, got: $(tr '\n' ' ' <<<"$out")"
+	fi
+}
+
+# tg_tap_check_download LABEL CURL_ARGS...: the client fetches $TG_TMP/www/file.bin with curl
+# (the URL among the args); it must arrive byte-exact.
+tg_tap_check_download() {
+	local label=$1 f=$TG_TMP/www/file.bin want got rc
+	shift
+	want="$(sha256sum <"$f" | cut -d' ' -f1) $(stat -c %s "$f")"
+	got=$(tg_client curl -sS --fail --noproxy '*' --connect-timeout 10 "$@" |
+		"$TG_PYTHON" "$TG_HTTPD" digest)
+	rc=$?
+	if ((rc == 0)) && [[ $got == "$want" ]]; then
+		tg_pass "$label: $(stat -c %s "$f") bytes byte-exact"
+	else
+		tg_fail_check "$label: want '$want', got '${got:-nothing}' (exit $rc)"
+	fi
+}
+
+# tg_tap_check_counter LABEL NAME BEFORE [MORE]: stackd's counter NAME grew by MORE (default
+# 1) from BEFORE, once the counters were published again.
+tg_tap_check_counter() {
+	local label=$1 name=$2 before=$3 more=${4:-1} after
+	sleep 1.5 # counters are published once a second
+	after=$(tg_stat stackd "$name")
+	if ((after >= before + more)); then
+		tg_pass "$label: $name $before -> $after"
+	else
+		tg_fail_check "$label: $name $before -> $after, want at least $more more"
 	fi
 }

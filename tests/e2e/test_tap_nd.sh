@@ -22,23 +22,13 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 [[ $# -ge 1 ]] && export TG_BIN_DIR=$1
 
-if [[ $TG_KERNEL_PATH == 1 ]]; then
-	echo "SKIP: TAP mode has no kernel-path equivalent"
-	exit 77
-fi
-TG_CLIENT_ADDR=198.18.0.2
-TG_CLIENT_PREFIX=198.18.0.2/24
 GW6=2001:db8::fe
 PREFIX6=2001:db8::/64
 FILE_MB=4
 URL4=http://$TG_SERVER_ADDR:$TG_HTTP_PORT
 URL6=http://[$TG_SERVER6_ADDR]:$TG_HTTP_PORT
-CURL=(curl -sS --fail --noproxy '*' --connect-timeout 10 --max-time 60)
 
-tg_init tgtapnd "$$"
-for t in arping rdisc6 ndisc6; do
-	command -v $t >/dev/null || fail "$t not found: run scripts/install-deps.sh (iputils-arping, ndisc6)"
-done
+tg_tap_init tgtapnd # skips on the kernel path; the client is 198.18.0.2/24
 tg_topology
 # IPv6 on the server side only (tg_setup_ipv6 would give the client a static address).
 ip -n "$TG_NS_GW" -6 addr add "$TG_GW6_ADDR/64" dev veth-srv nodad || fail "IPv6 on veth-srv"
@@ -55,9 +45,7 @@ tg_stats_setup || fail "this tungate publishes no counters"
 tg_start_gateway --log-level info --mode tap --gateway-ipv6 "$GW6" --proxy-arp yes \
 	--proxy-ndp yes --router-advertisements yes "${TG_STATS_ARGS[@]}"
 
-stackd_pid=$(tg_gw_child stackd)
-GW_MAC=$(tr '\0' '\n' <"/proc/$stackd_pid/cmdline" | grep -A1 -x -- --gateway-mac | tail -n 1)
-[[ $GW_MAC =~ ^02:54:47(:[0-9a-f]{2}){3}$ ]] || fail "stackd's --gateway-mac is '$GW_MAC'"
+GW_MAC=$(tg_tap_gateway_mac) || fail "stackd's --gateway-mac is '$GW_MAC'"
 # The gateway's link-local address: EUI-64 from its MAC (RFC 4291 appendix A).
 GW_LL=$("$TG_PYTHON" -c 'import ipaddress, sys
 m = bytes(int(x, 16) for x in sys.argv[1].split(":"))
@@ -65,39 +53,16 @@ iid = bytes([m[0] ^ 2]) + m[1:3] + b"\xff\xfe" + m[3:]
 print(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))' "$GW_MAC")
 tg_say "gateway MAC $GW_MAC, link-local $GW_LL"
 
-file_digest() { echo "$(sha256sum <"$1" | cut -d' ' -f1) $(stat -c %s "$1")"; }
-
 # (a) ------------------------------------------------------------------------------------------
 check_proxy_arp() {
-	local out before after f=$TG_TMP/www/file.bin want got rc
+	local before
 	before=$(tg_stat stackd proxy_arp_replies)
-	out=$(tg_client timeout 10 arping -c 2 -w 5 -I "$TG_TUN" "$TG_SERVER_ADDR" 2>&1)
-	if grep -qi "reply from $TG_SERVER_ADDR \[$GW_MAC\]" <<<"$out"; then
-		tg_pass "(a) arping $TG_SERVER_ADDR (off the subnet): answered by the gateway $GW_MAC"
-	else
-		tg_fail_check "(a) arping $TG_SERVER_ADDR: no reply from $GW_MAC: $(tr '\n' ' ' <<<"$out")"
-	fi
-	if ! tg_client timeout 10 arping -c 1 -w 2 -I "$TG_TUN" 198.18.0.77 >/dev/null 2>&1; then
-		tg_pass "(a) arping 198.18.0.77 (on the subnet, nobody's): no answer"
-	else
-		tg_fail_check "(a) arping 198.18.0.77 (on the subnet, nobody's): answered"
-	fi
-	sleep 1.2 # counters are published once a second
-	after=$(tg_stat stackd proxy_arp_replies)
-	if ((after >= before + 2)); then
-		tg_pass "(a) proxy_arp_replies $before -> $after"
-	else
-		tg_fail_check "(a) proxy_arp_replies $before -> $after, want at least 2 more"
-	fi
-	"$TG_PYTHON" "$TG_HTTPD" gen $((FILE_MB * 1024 * 1024)) 12 >"$f"
-	want=$(file_digest "$f")
-	got=$(tg_client "${CURL[@]}" -4 "$URL4/file.bin" | "$TG_PYTHON" "$TG_HTTPD" digest)
-	rc=$?
-	if ((rc == 0)) && [[ $got == "$want" ]]; then
-		tg_pass "(a) curl -4 over 'route $TG_SERVER_NET dev $TG_TUN': ${FILE_MB} MB byte-exact"
-	else
-		tg_fail_check "(a) curl -4 over the on-link route: want '$want', got '${got:-nothing}' (exit $rc)"
-	fi
+	tg_tap_check_arping "(a) off the subnet, the gateway's proxy ARP" "$TG_SERVER_ADDR" "$GW_MAC"
+	tg_tap_check_arping "(a) on the subnet, nobody's" 198.18.0.77 none
+	tg_tap_check_counter "(a) proxy ARP replies counted" proxy_arp_replies "$before" 2
+	"$TG_PYTHON" "$TG_HTTPD" gen $((FILE_MB * 1024 * 1024)) 12 >"$TG_TMP/www/file.bin"
+	tg_tap_check_download "(a) curl -4 over 'route $TG_SERVER_NET dev $TG_TUN'" --max-time 60 \
+		-4 "$URL4/file.bin"
 }
 
 # (b) ------------------------------------------------------------------------------------------
@@ -124,7 +89,7 @@ default_via_gateway() {
 }
 
 check_slaac() {
-	local addr want got rc neigh
+	local addr neigh
 	tg_wait_for 15 "an address in $PREFIX6 by SLAAC" has_slaac_address # reported below
 	addr=$(slaac_address)
 	if [[ -n $addr ]] && tg_wait_for 5 "default route via $GW_LL" default_via_gateway; then
@@ -133,14 +98,8 @@ check_slaac() {
 		tg_fail_check "(c) SLAAC: address '${addr:-none}', routes: $(ip -n "$TG_NS_CLIENT" -6 route show | tr '\n' ';')"
 		return
 	fi
-	want=$(file_digest "$TG_TMP/www/file.bin")
-	got=$(tg_client "${CURL[@]}" -6 "$URL6/file.bin" | "$TG_PYTHON" "$TG_HTTPD" digest)
-	rc=$?
-	if ((rc == 0)) && [[ $got == "$want" ]]; then
-		tg_pass "(c) curl -6 over the default route from the RA: ${FILE_MB} MB byte-exact"
-	else
-		tg_fail_check "(c) curl -6 over the RA's default route: want '$want', got '${got:-nothing}' (exit $rc)"
-	fi
+	tg_tap_check_download "(c) curl -6 over the default route from the RA" --max-time 60 \
+		-6 "$URL6/file.bin"
 	# Make the client probe the gateway now (RFC 4861 7.3.3: STALE, used, DELAY, PROBE).
 	ip netns exec "$TG_NS_CLIENT" sysctl -qw "net.ipv6.neigh.$TG_TUN.delay_first_probe_time=1"
 	ip -n "$TG_NS_CLIENT" -6 neigh change "$GW_LL" dev "$TG_TUN" nud stale 2>/dev/null
@@ -156,27 +115,11 @@ check_slaac() {
 
 # (d) ------------------------------------------------------------------------------------------
 check_proxy_ndp() {
-	local out before after
+	local before
 	before=$(tg_stat stackd proxy_nd_replies)
-	out=$(tg_client timeout 10 ndisc6 -r 3 -w 1000 "$TG_SERVER6_ADDR" "$TG_TUN" 2>&1)
-	if grep -qi "Target link-layer address: *$GW_MAC" <<<"$out"; then
-		tg_pass "(d) ndisc6 $TG_SERVER6_ADDR (off the /64): the gateway's MAC $GW_MAC"
-	else
-		tg_fail_check "(d) ndisc6 $TG_SERVER6_ADDR: want $GW_MAC, got: $(tr '\n' ' ' <<<"$out")"
-	fi
-	out=$(tg_client timeout 10 ndisc6 -r 1 -w 1000 2001:db8::77 "$TG_TUN" 2>&1)
-	if ! grep -qi "Target link-layer address" <<<"$out"; then
-		tg_pass "(d) ndisc6 2001:db8::77 (on the /64, nobody's): no answer"
-	else
-		tg_fail_check "(d) ndisc6 2001:db8::77 (on the /64, nobody's) was answered: $(tr '\n' ' ' <<<"$out")"
-	fi
-	sleep 1.2
-	after=$(tg_stat stackd proxy_nd_replies)
-	if ((after > before)); then
-		tg_pass "(d) proxy_nd_replies $before -> $after"
-	else
-		tg_fail_check "(d) proxy_nd_replies $before -> $after"
-	fi
+	tg_tap_check_ndisc6 "(d) off the /64, the gateway's proxy NDP" "$TG_SERVER6_ADDR" "$GW_MAC"
+	tg_tap_check_ndisc6 "(d) on the /64, nobody's" 2001:db8::77 none
+	tg_tap_check_counter "(d) proxy NDP replies counted" proxy_nd_replies "$before"
 }
 
 # (e) ------------------------------------------------------------------------------------------
@@ -189,16 +132,10 @@ s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 64)
 s.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), ("ff02::2", 0, 0, socket.if_nametoindex(sys.argv[1])))
 '
 check_invalid_rs() {
-	local before after
+	local before
 	before=$(tg_stat stackd drop_nd_invalid)
 	tg_client "$TG_PYTHON" -c "$BAD_RS_PY" "$TG_TUN" || tg_fail_check "(e) could not send the RS"
-	sleep 1.5
-	after=$(tg_stat stackd drop_nd_invalid)
-	if ((after > before)); then
-		tg_pass "(e) RS with hop limit 64: dropped, drop_nd_invalid $before -> $after"
-	else
-		tg_fail_check "(e) RS with hop limit 64: drop_nd_invalid $before -> $after"
-	fi
+	tg_tap_check_counter "(e) RS with hop limit 64 dropped" drop_nd_invalid "$before"
 }
 
 check_proxy_arp

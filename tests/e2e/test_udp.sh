@@ -15,6 +15,10 @@
 # (e) NAT idle timeout (--udp-timeout 2): two datagrams 0.3 s apart share a NAT entry (the server
 #     sees the same source port); after 4 s of silence a new datagram still gets its answer,
 #     through a new entry (a new source port at the server)
+# (g) burst: 2000 datagrams of 1400 bytes to the echo server in bursts of 50 sent back to back,
+#     each burst waiting for its echoes: all come back, in order, byte-exact (IPv4 and IPv6);
+#     through tungate the bursts must have crossed link B packed (stackd udp_batches_up and
+#     udp_batches_down > 0: several datagrams of one flow in one slot, both ways)
 # (f) no leaks: once every entry has timed out (--udp-timeout 2 --dns-timeout 2), relayd's open
 #     fds are back to the idle baseline and stackd counts no UDP flow (udp_flows_open)
 # then no child may have crashed or restarted, tungate must still be running, and SIGTERM must
@@ -126,6 +130,29 @@ fp_check() {
 	fi
 }
 
+# (g) ------------------------------------------------------------------------------------------
+check_batches() {
+	local up down i
+	if [[ $TG_KERNEL_PATH == 1 ]]; then
+		tg_skip "(g) UDP batches on link B: kernel path"
+		return
+	fi
+	# stackd publishes its counters once a second.
+	for ((i = 0; i < 30; i++)); do
+		if ! up=$(tg_stat stackd udp_batches_up) || ! down=$(tg_stat stackd udp_batches_down); then
+			tg_skip "(g) UDP batches on link B: this tungate has no such counters"
+			return
+		fi
+		((up > 0 && down > 0)) && break
+		sleep 0.1
+	done
+	if ((up > 0 && down > 0)); then
+		tg_pass "(g) the bursts crossed link B packed: $up UDP_BATCH slots up, $down down ($(tg_stat stackd udp_up) datagrams up, $(tg_stat stackd udp_down) down in all)"
+	else
+		tg_fail_check "(g) UDP batches on link B: $up slots up, $down down (want both > 0: bursts of one flow share slots)"
+	fi
+}
+
 # (f) ------------------------------------------------------------------------------------------
 check_expiry() {
 	if [[ $TG_KERNEL_PATH == 1 ]]; then
@@ -192,6 +219,10 @@ done
 for addr in "$TG_SERVER_ADDR" "$TG_SERVER6_ADDR"; do
 	check_idle "$addr"
 done
+for addr in "$TG_SERVER_ADDR" "$TG_SERVER6_ADDR"; do
+	fp_check "(g) $(fam_name "$addr") burst" udp-burst "$addr" "$TG_FP_UDP_PORT" --count 2000 --size 1400 --burst 50
+done
+check_batches
 check_expiry
 tg_check_children_stable
 tg_check_gateway_alive

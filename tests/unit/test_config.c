@@ -441,6 +441,13 @@ static void test_rules_file_errors(void **state)
 	                         "rule = 10.0.0.0/33 tcp direct\n"),
 	                 -1);
 	assert_error_at(f, 4, "[rules] rule 2: ", "10.0.0.0/33");
+	/* host bits set, as in a typo: refused at the rule's line, naming the network */
+	tg_config_defaults(&f->cfg);
+	assert_int_equal(load(f, "[rules]\n"
+	                         "rule = 10.1.2.3/8 tcp direct\n"),
+	                 -1);
+	assert_error_at(f, 2, "[rules] rule 1: \"10.1.2.3/8\": bits set past the prefix length",
+	                "the network is 10.0.0.0/8");
 	tg_config_defaults(&f->cfg);
 	assert_int_equal(load(f, "[rules]\n"
 	                         "default = sideways\n"),

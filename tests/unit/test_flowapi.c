@@ -26,6 +26,7 @@
 #include "link.h"
 #include "log.h"
 #include "proto.h"
+#include "udp_batch.h"
 
 #define SLOT_SIZE     16384u
 #define BIG_SLOT_SIZE 65600u /* link B's real slot: a whole datagram and its header */
@@ -59,6 +60,8 @@ struct fx {
 	struct tg_addr udp_src, udp_dst;
 	uint8_t udp_data[MAX_MSG];
 	size_t udp_len;
+	uint8_t udp_firsts[256]; /* first byte (0 if empty) of each datagram, in order */
+	size_t udp_lens[256];    /* and its length */
 	unsigned udp_closeds;
 	uint32_t udp_closed_flow;
 	void *udp_closed_udata;
@@ -135,6 +138,10 @@ static void cb_udp(struct tg_flowapi *api, uint32_t flow, const struct tg_addr *
 {
 	struct fx *fx = arg;
 
+	if (fx->udps < 256) {
+		fx->udp_firsts[fx->udps] = len > 0 ? ((const uint8_t *)data)[0] : 0;
+		fx->udp_lens[fx->udps] = len;
+	}
 	fx->udps++;
 	fx->udp_flow = flow;
 	fx->udp_udata = tg_flow_udata(api, flow);
@@ -1070,6 +1077,197 @@ static void test_icmp_echo_both_ways(void **state)
 	assert_clean(fx);
 }
 
+/* A UDP_BATCH from stackd, as stackd's udp_flow.c builds it: records of first byte 'a' + i. */
+static void s0_batch(struct fx *fx, uint32_t flow, const struct tg_addr *src,
+                     const struct tg_addr *dst, const size_t *lens, unsigned n)
+{
+	static uint8_t buf[BIG_SLOT_SIZE], data[BIG_SLOT_SIZE];
+	struct tg_msg_udp h = {.src = *src, .dst = *dst};
+	struct tg_udp_batch_writer w;
+	uint32_t len, arg;
+	uint16_t type;
+
+	tg_udp_batch_start(&w, buf, sizeof(buf), &h);
+	for (unsigned i = 0; i < n; i++) {
+		memset(data, 'a' + (int)i, lens[i]);
+		assert_int_equal(tg_udp_batch_add(&w, data, lens[i]), 0);
+	}
+	len = tg_udp_batch_finish(&w, &type, &arg);
+	assert_int_equal(type, n > 1 ? TG_MSG_UDP_BATCH : TG_MSG_UDP);
+	s0_send(fx, type, flow, arg, buf, len);
+}
+
+/* The datagrams of the last UDP_BATCH stackd got: their count, and each length and first byte. */
+static unsigned last_batch(struct fx *fx, const struct tg_addr *src, const struct tg_addr *dst,
+                           size_t *lens, uint8_t *firsts)
+{
+	const struct tg_desc *m = last_msg(fx, TG_MSG_UDP_BATCH);
+	struct tg_udp_batch_reader r;
+	struct tg_msg_udp h;
+	const uint8_t *data;
+	uint32_t len;
+	unsigned n = 0;
+
+	assert_non_null(m);
+	assert_int_equal(tg_udp_batch_check(fx->last_payload, m->len, m->arg, &h), TG_UDP_BATCH_OK);
+	assert_memory_equal(&h.src, src, sizeof(*src));
+	assert_memory_equal(&h.dst, dst, sizeof(*dst));
+	tg_udp_batch_read(&r, fx->last_payload, m->len, m->arg, &h);
+	while (tg_udp_batch_next(&r, &data, &len)) {
+		lens[n] = len;
+		firsts[n++] = len > 0 ? data[0] : 0;
+	}
+	assert_int_equal(n, m->arg);
+	return n;
+}
+
+/*
+ * Batches both ways: a UDP_BATCH from stackd starts the flow and reaches on_udp datagram by
+ * datagram, in order, empty ones included; datagrams given in one loop turn reach stackd as
+ * one UDP_BATCH, in order, before the flow's UDP_ERROR and CLOSED.
+ */
+static void test_udp_batch_both_ways(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_addr src = addr4(198, 18, 0, 7, 9000), dst = addr4(198, 19, 0, 7, 9);
+	static const size_t lens[] = {1400, 0, 1, 1400, 700};
+	static uint8_t payload[1400];
+	size_t got_lens[TG_UDP_BATCH_MAX];
+	uint8_t firsts[TG_UDP_BATCH_MAX];
+	unsigned n;
+
+	handshake(fx, 65536);
+	s0_batch(fx, 60, &src, &dst, lens, 5);
+	PUMP_UNTIL(fx, fx->udps == 5);
+	assert_int_equal(fx->udp_flow, 60);
+	assert_int_equal(tg_flowapi_stats(fx->api)->udp_flows_opened, 1);
+	assert_int_equal(tg_flowapi_stats(fx->api)->udp_batches_rx, 1);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(fx->udp_lens[i], lens[i]);
+		assert_int_equal(fx->udp_firsts[i], lens[i] ? 'a' + i : 0);
+	}
+
+	/* Three replies in one turn: one UDP_BATCH of three, in order. */
+	for (unsigned i = 0; i < 3; i++) {
+		memset(payload, 'x' + (int)i, sizeof(payload));
+		assert_int_equal(tg_flow_send_udp(fx->api, 60, &dst, &src, payload, 1000 + i), 0);
+	}
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP_BATCH, 60) == 1);
+	n = last_batch(fx, &dst, &src, got_lens, firsts);
+	assert_int_equal(n, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(got_lens[i], 1000 + i);
+		assert_int_equal(firsts[i], 'x' + i);
+	}
+	assert_int_equal(count_msgs(fx, TG_MSG_UDP, 60), 0);
+	assert_int_equal(tg_flowapi_stats(fx->api)->udp_batches_tx, 1);
+
+	/* More than a slot holds (SLOT_SIZE 16384: 11 of 1400 bytes): full slots go first. */
+	for (unsigned i = 0; i < 30; i++)
+		assert_int_equal(tg_flow_send_udp(fx->api, 60, &dst, &src, payload, 1400), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP_BATCH, 60) == 4);
+	n = last_batch(fx, &dst, &src, got_lens, firsts);
+	assert_int_equal(n, 30 - 2 * 11);
+
+	/* A datagram, then an error and the close: the datagram comes first, then the error. */
+	assert_int_equal(tg_flow_send_udp(fx->api, 60, &dst, &src, "last", 4), 0);
+	assert_int_equal(tg_flow_udp_error(fx->api, 60, &dst, &src, TG_OPEN_REFUSED), 0);
+	assert_int_equal(tg_flow_send_udp(fx->api, 60, &dst, &src, "z", 1), 0);
+	assert_int_equal(tg_flow_send_udp(fx->api, 60, &dst, &src, "zz", 2), 0);
+	tg_flow_udp_close(fx->api, 60);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_CLOSED, 60) == 1);
+	assert_int_equal(fx->log[fx->nlog - 4].type, TG_MSG_UDP); /* "last", alone */
+	assert_int_equal(fx->log[fx->nlog - 3].type, TG_MSG_UDP_ERROR);
+	assert_int_equal(fx->log[fx->nlog - 2].type, TG_MSG_UDP_BATCH); /* "z", "zz" */
+	assert_int_equal(fx->log[fx->nlog - 2].arg, 2);
+	assert_int_equal(fx->log[fx->nlog - 1].type, TG_MSG_CLOSED);
+	assert_int_equal(tg_flowapi_stats(fx->api)->udp_dropped, 0);
+	assert_int_equal(tg_flowapi_stats(fx->api)->bad_msgs, 0);
+	assert_clean(fx);
+}
+
+/* A stackd that speaks only version 1 never gets a UDP_BATCH: one UDP message per datagram. */
+static void test_udp_no_batch_for_v1_peer(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_addr src = addr4(198, 18, 0, 8, 9000), dst = addr4(198, 19, 0, 8, 9);
+	struct tg_msg_hello h = {
+	        .magic = TG_LINK_MAGIC,
+	        .version_min = 1,
+	        .version_max = 1,
+	        .role = TG_ROLE_STACKD,
+	        .window = 65536,
+	};
+
+	PUMP_UNTIL(fx, fx->hello_ok);
+	h.epoch = tg_link_epoch(fx->s0);
+	s0_send(fx, TG_MSG_HELLO, 0, 0, &h, sizeof(h));
+	PUMP_UNTIL(fx, tg_flowapi_ready(fx->api));
+	s0_addressed(fx, TG_MSG_UDP, 61, 0, &src, &dst, "q", 1);
+	PUMP_UNTIL(fx, fx->udps == 1);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(tg_flow_send_udp(fx->api, 61, &dst, &src, "r", 1), 0);
+	PUMP_UNTIL(fx, count_msgs(fx, TG_MSG_UDP, 61) == 5);
+	assert_int_equal(count_msgs(fx, TG_MSG_UDP_BATCH, 61), 0);
+	tg_flow_udp_close(fx->api, 61);
+	assert_clean(fx);
+}
+
+/* Malformed batches are dropped whole and counted; no datagram of them is handed on. */
+static void test_udp_batch_malformed(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_addr c = addr4(198, 18, 0, 9, 8000), d = addr4(198, 19, 0, 9, 80);
+	static const size_t lens[] = {10, 20, 30};
+	static uint8_t buf[256];
+	struct tg_msg_udp h = {.src = c, .dst = d};
+	uint16_t rec = 10;
+	unsigned bad = 0;
+
+	handshake(fx, 65536);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &rec, sizeof(rec));
+	memset(buf + sizeof(h) + 2, 'q', 10);
+	/* A record that claims more than the slot has; a count beyond the records; bytes over. */
+	s0_send(fx, TG_MSG_UDP_BATCH, 62, 2, buf, (uint32_t)sizeof(h) + 12);
+	bad++;
+	rec = 200;
+	memcpy(buf + sizeof(h), &rec, sizeof(rec));
+	s0_send(fx, TG_MSG_UDP_BATCH, 62, 1, buf, (uint32_t)sizeof(h) + 12);
+	bad++;
+	rec = 5;
+	memcpy(buf + sizeof(h), &rec, sizeof(rec));
+	s0_send(fx, TG_MSG_UDP_BATCH, 62, 1, buf, (uint32_t)sizeof(h) + 12);
+	bad++;
+	s0_send(fx, TG_MSG_UDP_BATCH, 62, 0, buf, (uint32_t)sizeof(h)); /* no records */
+	bad++;
+	s0_send(fx, TG_MSG_UDP_BATCH, 62, 1, buf, 20); /* shorter than the header */
+	bad++;
+	s0_send(fx, TG_MSG_UDP_BATCH, 62, 1, NULL, 0); /* no slot */
+	bad++;
+	PUMP_UNTIL(fx, tg_flowapi_stats(fx->api)->bad_msgs == bad);
+	assert_int_equal(tg_flowapi_stats(fx->api)->udp_bad_batches, bad - 1);
+	assert_int_equal(fx->udps, 0);
+	assert_int_equal(tg_flowapi_udp_flow_count(fx->api), 0);
+
+	/* Well-formed, but with bad addresses or for a TCP flow. */
+	open_flow(fx, 63);
+	s0_batch(fx, 63, &c, &d, lens, 3);
+	bad++;
+	h.src.family = 9;
+	s0_batch(fx, 64, &h.src, &d, lens, 3);
+	bad++;
+	PUMP_UNTIL(fx, tg_flowapi_stats(fx->api)->bad_msgs == bad);
+	assert_int_equal(fx->udps, 0);
+
+	/* The API survived: a good batch still starts a flow. */
+	s0_batch(fx, 65, &c, &d, lens, 3);
+	PUMP_UNTIL(fx, fx->udps == 3);
+	tg_flow_udp_close(fx->api, 65);
+	tg_flow_reset(fx->api, 63);
+	assert_clean(fx);
+}
+
 /* Malformed UDP and ICMP messages, and messages for the wrong kind of flow: counted, survived. */
 static void test_udp_icmp_malformed(void **state)
 {
@@ -1230,6 +1428,9 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_udp_error_and_closes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_icmp_echo_both_ways, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_udp_icmp_malformed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_udp_batch_both_ways, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_udp_no_batch_for_v1_peer, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_udp_batch_malformed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_udp_flow_limit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_peer_restart, setup, teardown),
 	};

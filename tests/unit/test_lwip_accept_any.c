@@ -1,7 +1,8 @@
 /*
  * lwIP with the accept-any patch: hand-built packets go into one netif, and the wildcard TCP
  * listener and UDP pcb must see flows to arbitrary destinations with the original destination
- * intact. Packets are built and checked with the test's own checksum code, not lwIP's.
+ * intact. Packets are built and checked with tests/support/pkt.c (common/inet_csum.c), not
+ * with lwIP's checksum code.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include "lwip/udp.h"
 
 #include "log.h"
+#include "pkt.h"
 #include "tg_lwip.h"
 
 #define TH_FIN 0x01
@@ -69,45 +71,7 @@ static void clear_out(void)
 	out_overflow = 0;
 }
 
-/* ---- Checksums and packet building ------------------------------------------------------ */
-
-static uint32_t sum16(const uint8_t *p, size_t len, uint32_t sum)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)(p[len - 1] << 8);
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
+/* ---- Packet building (tests/support/pkt.c) ------------------------------------------------ */
 
 /* One endpoint pair; addresses are 4 or 16 bytes according to v6. */
 struct ends {
@@ -121,44 +85,10 @@ static size_t addr_len(const struct ends *e)
 	return e->v6 ? 16 : 4;
 }
 
-/* Transport checksum over the pseudo-header of either family and the segment l4[0..len). */
-static uint16_t l4_csum(int v6, const uint8_t *src, const uint8_t *dst, uint8_t proto,
-                        const uint8_t *l4, size_t len)
-{
-	size_t alen = v6 ? 16 : 4;
-	uint32_t sum = 0;
-
-	sum = sum16(src, alen, sum);
-	sum = sum16(dst, alen, sum);
-	sum += proto;
-	sum += (uint32_t)len;
-	return fold(sum16(l4, len, sum));
-}
-
-/* Writes the IP header for an l4len-byte payload; returns the header length. */
+/* Writes the IP header for an l4len-byte payload (IPv4: DF, a fixed id); returns its length. */
 static size_t put_ip(uint8_t *pkt, const struct ends *e, uint8_t proto, size_t l4len)
 {
-	if (e->v6) {
-		memset(pkt, 0, 40);
-		pkt[0] = 0x60;
-		put16(pkt + 4, (uint16_t)l4len);
-		pkt[6] = proto;
-		pkt[7] = 64;
-		memcpy(pkt + 8, e->src, 16);
-		memcpy(pkt + 24, e->dst, 16);
-		return 40;
-	}
-	memset(pkt, 0, 20);
-	pkt[0] = 0x45;
-	put16(pkt + 2, (uint16_t)(20 + l4len));
-	put16(pkt + 4, 0x1234);
-	put16(pkt + 6, 0x4000); /* DF */
-	pkt[8] = 64;
-	pkt[9] = proto;
-	memcpy(pkt + 12, e->src, 4);
-	memcpy(pkt + 16, e->dst, 4);
-	put16(pkt + 10, fold(sum16(pkt, 20, 0)));
-	return 20;
+	return pkt_ip_header(pkt, e->v6, e->src, e->dst, proto, (uint32_t)l4len, 0x1234, 0x4000);
 }
 
 /* A TCP segment; a SYN carries MSS 1460 and window scale 7. */
@@ -173,17 +103,17 @@ static size_t build_tcp(uint8_t *pkt, const struct ends *e, uint32_t seq, uint32
 	uint8_t *tcp = pkt + hlen;
 
 	memset(tcp, 0, 20);
-	put16(tcp, e->sport);
-	put16(tcp + 2, e->dport);
-	put32(tcp + 4, seq);
-	put32(tcp + 8, ack);
+	pkt_put16(tcp, e->sport);
+	pkt_put16(tcp + 2, e->dport);
+	pkt_put32(tcp + 4, seq);
+	pkt_put32(tcp + 8, ack);
 	tcp[12] = (uint8_t)((20 + optlen) / 4) << 4;
 	tcp[13] = flags;
-	put16(tcp + 14, 65535);
+	pkt_put16(tcp + 14, 65535);
 	memcpy(tcp + 20, synopts, optlen);
 	if (plen > 0)
 		memcpy(tcp + 20 + optlen, payload, plen);
-	put16(tcp + 16, l4_csum(e->v6, e->src, e->dst, IP_PROTO_TCP, tcp, l4len));
+	pkt_set_l4_csum(e->v6, e->src, e->dst, IP_PROTO_TCP, tcp, (uint32_t)l4len);
 	return hlen + l4len;
 }
 
@@ -193,12 +123,12 @@ static size_t build_udp(uint8_t *pkt, const struct ends *e, const char *payload)
 	size_t hlen = put_ip(pkt, e, IP_PROTO_UDP, l4len);
 	uint8_t *udp = pkt + hlen;
 
-	put16(udp, e->sport);
-	put16(udp + 2, e->dport);
-	put16(udp + 4, (uint16_t)l4len);
-	put16(udp + 6, 0);
+	pkt_put16(udp, e->sport);
+	pkt_put16(udp + 2, e->dport);
+	pkt_put16(udp + 4, (uint16_t)l4len);
+	pkt_put16(udp + 6, 0);
 	memcpy(udp + 8, payload, strlen(payload));
-	put16(udp + 6, l4_csum(e->v6, e->src, e->dst, IP_PROTO_UDP, udp, l4len));
+	pkt_set_l4_csum(e->v6, e->src, e->dst, IP_PROTO_UDP, udp, (uint32_t)l4len);
 	return hlen + l4len;
 }
 
@@ -235,7 +165,7 @@ static void parse_out(int i, struct parsed *pp)
 	assert_true(len >= 20);
 	if ((pkt[0] >> 4) == 6) {
 		assert_true(len >= 40);
-		assert_int_equal(get16(pkt + 4), len - 40);
+		assert_int_equal(pkt_get16(pkt + 4), len - 40);
 		pp->v6 = 1;
 		pp->proto = pkt[6];
 		pp->src = pkt + 8;
@@ -244,8 +174,8 @@ static void parse_out(int i, struct parsed *pp)
 		pp->l4len = len - 40;
 	} else {
 		assert_int_equal(pkt[0], 0x45);
-		assert_int_equal(get16(pkt + 2), len);
-		assert_int_equal(fold(sum16(pkt, 20, 0)), 0);
+		assert_int_equal(pkt_get16(pkt + 2), len);
+		assert_int_equal(tg_csum(pkt, 20), 0);
 		pp->v6 = 0;
 		pp->proto = pkt[9];
 		pp->src = pkt + 12;
@@ -254,7 +184,8 @@ static void parse_out(int i, struct parsed *pp)
 		pp->l4len = len - 20;
 	}
 	assert_true(pp->proto == IP_PROTO_TCP || pp->proto == IP_PROTO_UDP);
-	assert_int_equal(l4_csum(pp->v6, pp->src, pp->dst, pp->proto, pp->l4, pp->l4len), 0);
+	assert_int_equal(
+	        pkt_l4_csum(pp->v6, pp->src, pp->dst, pp->proto, pp->l4, (uint32_t)pp->l4len), 0);
 }
 
 /* Checks that out[i] is a TCP segment from e's destination back to e's source. */
@@ -266,10 +197,10 @@ static void expect_tcp_reply(int i, const struct ends *e, uint8_t flags, uint32_
 	assert_int_equal(pp->proto, IP_PROTO_TCP);
 	assert_memory_equal(pp->src, e->dst, addr_len(e));
 	assert_memory_equal(pp->dst, e->src, addr_len(e));
-	assert_int_equal(get16(pp->l4), e->dport);
-	assert_int_equal(get16(pp->l4 + 2), e->sport);
+	assert_int_equal(pkt_get16(pp->l4), e->dport);
+	assert_int_equal(pkt_get16(pp->l4 + 2), e->sport);
 	assert_int_equal(pp->l4[13], flags);
-	assert_int_equal(get32(pp->l4 + 8), ack);
+	assert_int_equal(pkt_get32(pp->l4 + 8), ack);
 }
 
 /* ---- lwIP side ----------------------------------------------------------------------------- */
@@ -456,7 +387,7 @@ static void handshake(const struct ends *e, void *want_listener)
 	feed(pkt, build_tcp(pkt, e, 1000, 0, TH_SYN, NULL));
 	assert_int_equal(nout, 1);
 	expect_tcp_reply(0, e, TH_SYN | TH_ACK, 1001, &pp);
-	iss = get32(pp.l4 + 4);
+	iss = pkt_get32(pp.l4 + 4);
 	assert_int_equal(acc.count, 0);
 
 	feed(pkt, build_tcp(pkt, e, 1001, iss + 1, TH_ACK, NULL));
@@ -517,7 +448,7 @@ static void test_tcp_isn_unpredictable(void **state)
 		feed(pkt, build_tcp(pkt, &e, 1000, 0, TH_SYN, NULL));
 		assert_int_equal(nout, i + 1);
 		expect_tcp_reply(i, &e, TH_SYN | TH_ACK, 1001, &pp);
-		iss[i] = get32(pp.l4 + 4);
+		iss[i] = pkt_get32(pp.l4 + 4);
 	}
 	/* A counter gives equal steps; random draws do so with a chance of 2^-64. */
 	assert_false(iss[1] - iss[0] == iss[2] - iss[1] && iss[2] - iss[1] == iss[3] - iss[2]);
@@ -578,8 +509,8 @@ static void test_udp_any_destination(void **state)
 	assert_int_equal(pp.proto, IP_PROTO_UDP);
 	assert_memory_equal(pp.src, e.dst, 4);
 	assert_memory_equal(pp.dst, e.src, 4);
-	assert_int_equal(get16(pp.l4), 5353);
-	assert_int_equal(get16(pp.l4 + 2), 5000);
+	assert_int_equal(pkt_get16(pp.l4), 5353);
+	assert_int_equal(pkt_get16(pp.l4 + 2), 5000);
 	assert_int_equal(pp.l4len, 8 + 6);
 	assert_memory_equal(pp.l4 + 8, "answer", 6);
 
@@ -650,9 +581,9 @@ static void test_garbage_dropped(void **state)
 
 	/* Total length larger than the packet. */
 	len = build_udp(pkt, &e, "short");
-	put16(pkt + 2, 1400);
-	put16(pkt + 10, 0);
-	put16(pkt + 10, fold(sum16(pkt, 20, 0)));
+	pkt_put16(pkt + 2, 1400);
+	pkt_put16(pkt + 10, 0);
+	pkt_put16(pkt + 10, tg_csum(pkt, 20));
 	feed(pkt, len);
 
 	/* A UDP header cut in half. */
@@ -663,14 +594,13 @@ static void test_garbage_dropped(void **state)
 	/* A TCP header with a data offset past its end, checksum correct. */
 	len = build_tcp(pkt, &e, 1, 0, TH_SYN, NULL);
 	pkt[20 + 12] = 0xf0;
-	put16(pkt + 20 + 16, 0);
-	put16(pkt + 20 + 16, l4_csum(0, e.src, e.dst, IP_PROTO_TCP, pkt + 20, len - 20));
+	pkt_set_l4_csum(false, e.src, e.dst, IP_PROTO_TCP, pkt + 20, (uint32_t)len - 20);
 	feed(pkt, len);
 
 	/* IPv6 claiming more payload than there is, and a bare IPv6 header fragment. */
 	set_ends6(&e, "fd00::2", 1, "2001:db8::5", 2);
 	len = build_udp(pkt, &e, "v6");
-	put16(pkt + 4, 1000);
+	pkt_put16(pkt + 4, 1000);
 	feed(pkt, len);
 	feed(pkt, 30);
 

@@ -24,6 +24,7 @@
 #include "lwip/ip6_frag.h"
 #include "lwip/priv/tcp_priv.h"
 
+#include "pkt.h"
 #include "stackd.h"
 #include "stackd_env.h"
 
@@ -51,22 +52,6 @@ static struct {
 	uint32_t data_start, data_end; /* sequence range stackd sent to connection 0 */
 } out;
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 static void on_out(const uint8_t *p, uint32_t len)
 {
 	bool v6 = p[0] >> 4 == 6;
@@ -85,9 +70,9 @@ static void on_out(const uint8_t *p, uint32_t len)
 		out.tcp_rst++;
 	if (t[13] == TH_ACK && paylen == 0)
 		out.tcp_ack_only++;
-	if (get16(t + 2) != PORT0 || paylen == 0)
+	if (pkt_get16(t + 2) != PORT0 || paylen == 0)
 		return;
-	seq = get32(t + 4);
+	seq = pkt_get32(t + 4);
 	if (!out.data_seen) {
 		out.data_seen = true;
 		out.data_start = out.data_end = seq;
@@ -141,15 +126,8 @@ static void assert_dropped(const struct snap *before, unsigned sent)
 
 static void ip4_fix_csum(uint8_t *p)
 {
-	unsigned hl = (p[0] & 0x0fu) * 4;
-	uint32_t sum = 0;
-
 	p[10] = p[11] = 0;
-	for (unsigned i = 0; i < hl; i += 2)
-		sum += get16(p + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	put16(p + 10, (uint16_t)~sum);
+	pkt_put16(p + 10, tg_csum(p, (p[0] & 0x0fu) * 4));
 }
 
 /* Connection 2 is IPv4 and connection 3 IPv6, both unused by the prelude. */
@@ -182,7 +160,7 @@ static void test_ip4_total_length_short(void **state)
 	for (unsigned i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
 		uint32_t len = env_tcp(2, TH_SYN, syn_opt, sizeof(syn_opt), 0, pkt);
 
-		put16(pkt + 2, lengths[i]);
+		pkt_put16(pkt + 2, lengths[i]);
 		ip4_fix_csum(pkt);
 		env_send(pkt, len);
 	}
@@ -255,15 +233,15 @@ static void test_icmp_error_quotes_too_much(void **state)
 	/* IPv6 packet too big, quoting connection 1's packet with a 1000-byte payload length */
 	env_addrs(true, cip, dip);
 	icmp[0] = 2;
-	put16(icmp + 6, 1280);
+	pkt_put16(icmp + 6, 1280);
 	icmp[8] = 0x60;
-	put16(icmp + 8 + 4, 1000);
+	pkt_put16(icmp + 8 + 4, 1000);
 	icmp[8 + 6] = IPPROTO_TCP;
 	icmp[8 + 7] = 64;
 	memcpy(icmp + 8 + 8, dip, 16);
 	memcpy(icmp + 8 + 24, cip, 16);
-	put16(icmp + 48, 80);
-	put16(icmp + 50, PORT0 + 1);
+	pkt_put16(icmp + 48, 80);
+	pkt_put16(icmp + 50, PORT0 + 1);
 	env_send(pkt, env_ip(pkt, true, IPPROTO_ICMPV6, icmp, sizeof(icmp)));
 	/* ... and destination unreachable quoting 8 bytes of an IPv6 header */
 	icmp[0] = 1;
@@ -272,9 +250,9 @@ static void test_icmp_error_quotes_too_much(void **state)
 	memset(icmp, 0, sizeof(icmp));
 	icmp[0] = 3;
 	icmp[1] = 4;
-	put16(icmp + 6, 576);
+	pkt_put16(icmp + 6, 576);
 	icmp[8] = 0x4f;
-	put16(icmp + 10, 1000);
+	pkt_put16(icmp + 10, 1000);
 	icmp[8 + 9] = IPPROTO_TCP;
 	env_send(pkt, env_ip(pkt, false, IPPROTO_ICMP, icmp, 8 + 20 + 8));
 	assert_dropped(&before, 3);
@@ -293,8 +271,8 @@ static uint32_t fragment(bool v6, uint32_t id, uint32_t off, uint32_t len, bool 
 	memset(seg, 0x33, sizeof(seg));
 	if (!v6) {
 		plen = env_ip(pkt, false, IPPROTO_UDP, seg, len);
-		put16(pkt + 4, (uint16_t)id);
-		put16(pkt + 6, (uint16_t)((more ? 0x2000 : 0) | off / 8));
+		pkt_put16(pkt + 4, (uint16_t)id);
+		pkt_put16(pkt + 6, (uint16_t)((more ? 0x2000 : 0) | off / 8));
 		ip4_fix_csum(pkt);
 		return plen;
 	}
@@ -302,7 +280,7 @@ static uint32_t fragment(bool v6, uint32_t id, uint32_t off, uint32_t len, bool 
 	memmove(seg + 8, seg, len);
 	memset(seg, 0, 8);
 	seg[0] = IPPROTO_UDP;
-	put16(seg + 2, (uint16_t)(off | (more ? 1 : 0)));
+	pkt_put16(seg + 2, (uint16_t)(off | (more ? 1 : 0)));
 	seg[4] = (uint8_t)(id >> 24);
 	seg[5] = (uint8_t)(id >> 16);
 	seg[6] = (uint8_t)(id >> 8);

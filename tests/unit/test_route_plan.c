@@ -48,13 +48,16 @@ static void test_prefix_parse(void **state)
 
 	/* host bits past the length, bad lengths, not addresses */
 	assert_int_equal(tg_prefix_parse("198.18.1.9/24", &p, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "past the prefix length"));
+	assert_non_null(strstr(err, "past the prefix length (the network is 198.18.1.0/24)"));
 	assert_int_equal(tg_prefix_parse("2001:db8::1/64", &p, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "(the network is 2001:db8::/64)"));
 	assert_int_equal(tg_prefix_parse("198.18.0.0/33", &p, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "prefix length is not 0..32"));
 	assert_int_equal(tg_prefix_parse("2001:db8::/129", &p, err, sizeof(err)), -1);
 	assert_int_equal(tg_prefix_parse("198.18.0.0/", &p, err, sizeof(err)), -1);
 	assert_int_equal(tg_prefix_parse("198.18.0.0/-1", &p, err, sizeof(err)), -1);
 	assert_int_equal(tg_prefix_parse("host.example", &p, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is not an address or ADDR/LEN"));
 	assert_int_equal(tg_prefix_parse("/24", &p, err, sizeof(err)), -1);
 	assert_int_equal(tg_prefix_parse("", &p, err, sizeof(err)), -1);
 }

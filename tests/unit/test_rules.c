@@ -115,7 +115,7 @@ static void test_parse_good(void **state)
 	add_ok(f, "198.18.1.99/32 any reject", 12);
 	add_ok(f, "2001:db8::1 tcp 8000-8999 direct fast", 13);
 	add_ok(f, "any any * socks5:proxyA", 14);
-	add_ok(f, "10.1.2.3/8 tcp direct", 15);
+	add_ok(f, "198.18.0.0/15 tcp direct", 15);
 	assert_int_equal(f->conf.nrules, 6);
 	r = &f->conf.rule[0];
 	assert_int_equal(r->family, TG_AF_INET4);
@@ -148,8 +148,8 @@ static void test_parse_good(void **state)
 	assert_int_equal(r->family, 0);
 	assert_int_equal(r->upstream, 0); /* the same upstream, not a second entry */
 	r = &f->conf.rule[5];
-	assert_int_equal(r->net[0], 10); /* host bits cleared */
-	assert_int_equal(r->net[1] | r->net[2] | r->net[3], 0);
+	assert_int_equal(r->prefix, 15);
+	assert_memory_equal(r->net, ((uint8_t[16]){198, 18}), 16);
 }
 
 static void test_parse_bad(void **state)
@@ -157,9 +157,12 @@ static void test_parse_bad(void **state)
 	(void)state;
 	add_bad("", "expected", NULL);
 	add_bad("10.0.0.0/8 tcp", "expected", NULL);
-	add_bad("10.0.0.0/33 tcp direct", "prefix", "10.0.0.0/33");
-	add_bad("2001:db8::/129 tcp direct", "prefix", NULL);
+	add_bad("10.0.0.0/33 tcp direct", "prefix length is not 0..32", "10.0.0.0/33");
+	add_bad("2001:db8::/129 tcp direct", "prefix length is not 0..128", NULL);
 	add_bad("10.0.0.0/x tcp direct", "prefix", NULL);
+	/* Host bits set: most likely a typo, refused with the network it would have been. */
+	add_bad("10.1.2.3/8 tcp direct", "bits set past the prefix length", "10.0.0.0/8");
+	add_bad("2001:db8::1/32 tcp direct", "past the prefix length", "2001:db8::/32");
 	add_bad("example.com tcp direct", "not an address", "example.com");
 	add_bad("10.0.0.0/8 sctp direct", "sctp", "tcp, udp, any");
 	add_bad("10.0.0.0/8 tcp 0 direct", "not a port", NULL);
