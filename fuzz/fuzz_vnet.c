@@ -56,7 +56,7 @@ static void rx_mode(struct fuzz_in *in)
 		break;
 	case VNET_RX_SKIP_CHECK:
 		if (len < 20 || (pkt[0] >> 4 == 4 ? pkt[9] : pkt[6]) != 6)
-			fuzz_fail("a super-packet that is not TCP skips the check");
+			fuzz_fail("a packet that is not TCP skips the check");
 		break;
 	default:
 		break;

@@ -74,7 +74,8 @@ bool offload_input_prepare(struct stackd *sd, const uint8_t *slot, uint32_t len,
 		break;
 	case VNET_RX_SKIP_CHECK:
 		*skip_check = true;
-		sd->ctr.vnet_gso_in++;
+		if (h.gso_type != VNET_GSO_NONE)
+			sd->ctr.vnet_gso_in++;
 		break;
 	}
 	offload_learn(sd);

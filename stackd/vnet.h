@@ -41,7 +41,7 @@ _Static_assert(sizeof(struct tg_vnet_hdr) == 10, "struct virtio_net_hdr");
 enum vnet_rx_verdict {
 	VNET_RX_PLAIN,      /* nothing to do: lwIP checks the packet as it is */
 	VNET_RX_COMPLETE,   /* the checksum is partial: vnet_csum_complete() it, then lwIP checks */
-	VNET_RX_SKIP_CHECK, /* a TCP super-packet with a partial checksum: lwIP must not check it */
+	VNET_RX_SKIP_CHECK, /* TCP with a partial checksum (vnet.c says why): lwIP must not check */
 	VNET_RX_DROP,       /* a header the kernel would not produce for this packet */
 };
 
