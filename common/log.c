@@ -68,6 +68,11 @@ int log_open_syslog(void)
 	return 0;
 }
 
+bool log_count_worth(uint64_t n)
+{
+	return n > 0 && (n <= LOG_COUNT_FIRST || (n & (n - 1)) == 0);
+}
+
 bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms, uint32_t *suppressed)
 {
 	const uint64_t cap = LOG_RATELIMIT_BURST * 1000ull;

@@ -60,6 +60,14 @@ void log_ratelimited(struct log_ratelimit *rl, enum tg_log_level level, int errn
 		static struct log_ratelimit log_rl_;                                               \
 		log_ratelimited(&log_rl_, (level), (errnum), __VA_ARGS__);                         \
 	} while (0)
+/*
+ * For failures that are counted and logged with their running total ("... (N so far)"): true
+ * for the first LOG_COUNT_FIRST and then every power of two, so a burst (new flows at an fd
+ * limit) stays a few lines while the count still says how large it grew.
+ */
+#define LOG_COUNT_FIRST 10u
+bool log_count_worth(uint64_t n);
+
 #define log_warn_ratelimited(...)  log_ratelimited_at_(TG_LOG_WARN, errno, __VA_ARGS__)
 #define log_warnx_ratelimited(...) log_ratelimited_at_(TG_LOG_WARN, 0, __VA_ARGS__)
 #define log_info_ratelimited(...)  log_ratelimited_at_(TG_LOG_INFO, 0, __VA_ARGS__)

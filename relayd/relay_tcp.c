@@ -6,10 +6,12 @@
  *
  * Memory stays bounded in both directions:
  *   client -> server: stackd may have one window (TG_FLOWAPI_WINDOW) in flight per flow. The
- *     bytes sit in the bufferevent's output buffer and are acknowledged (tg_flow_consumed)
- *     only as they leave it for the socket, so a slow server slows the client down.
- *   server -> client: we read only while stackd gives credit, and at most READ_HIGH bytes
- *     ahead; when credit or link slots run out, reading stops until on_writable().
+ *     bytes go straight to the socket when nothing waits before them, else they sit in the
+ *     bufferevent's output buffer; either way they are acknowledged (tg_flow_consumed) only
+ *     once the socket took them, so a slow server slows the client down.
+ *   server -> client: once connected, recv() goes straight into link slots (read_direct), and
+ *     only while stackd gives credit; when credit or link slots run out, reading stops until
+ *     on_writable(). The bufferevent reads only a SOCKS5 proxy's replies (READ_HIGH ahead).
  *
  * Closing follows TCP: each FIN is passed on once everything before it was delivered
  * (client FIN -> shutdown(SHUT_WR) after the output buffer drained; server EOF -> SHUT_WR to
@@ -253,6 +255,8 @@ static void pump_down(struct relay_flow *rf)
 	if (evbuffer_get_length(in) == 0 && rf->reader && !(rf->flags & RF_SERVER_EOF) &&
 	    !read_direct(rf, min_window))
 		return;
+	if (rf->flags & RF_SERVER_EOF)
+		set_reading(rf, false); /* a socket at EOF stays readable: no more wake-ups */
 	if (evbuffer_get_length(in) == 0 && (rf->flags & RF_SERVER_EOF)) {
 		if (!(rf->flags & RF_CLIENT_SHUT)) {
 			tg_flow_shut_wr(rd->api, rf->id);
@@ -261,10 +265,8 @@ static void pump_down(struct relay_flow *rf)
 		}
 		return;
 	}
-	if (rf->flags & RF_SERVER_EOF) {
-		set_reading(rf, false); /* a socket at EOF stays readable */
+	if (rf->flags & RF_SERVER_EOF)
 		return;
-	}
 	set_reading(rf, evbuffer_get_length(in) == 0 &&
 	                        tg_flow_send_window(rd->api, rf->id) >= min_window &&
 	                        tg_flow_send_window(rd->api, rf->id) > 0);
@@ -468,8 +470,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 /*
  * No socket for a flow: it is refused (stackd resets or refuses the client) and relayd goes
- * on. At the fd limit a burst of new flows would log one line each: the first few are logged,
- * then every power of two.
+ * on. At the fd limit a burst of new flows would log one line each (log_count_worth()).
  */
 static void socket_failed(struct relayd *rd, uint32_t flow, int err)
 {
@@ -480,7 +481,7 @@ static void socket_failed(struct relayd *rd, uint32_t flow, int err)
 		return;
 	}
 	n = ++rd->stats.open_failed_nofile;
-	if (n <= 10 || (n & (n - 1)) == 0)
+	if (log_count_worth(n))
 		log_warnx("flow %" PRIu32 ": socket: %s: refused (%" PRIu64 " so far)", flow,
 		          strerror(err), n);
 }

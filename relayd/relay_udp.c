@@ -59,10 +59,9 @@
 #define RX_BUF       65535u /* one datagram, whatever its family */
 #define SEND_TRIES   4u     /* sendmmsg() calls per batch that may make no progress */
 #define GSO_MAX_SEGS 64u    /* UDP_SEGMENT: segments per send the kernel takes (UDP_MAX_SEGMENTS) */
+#define DNS_PORT     53u
 
 static bool gso_off; /* the kernel has no UDP GSO (ENOPROTOOPT): sendmmsg() only */
-#define DNS_PORT     53u
-#define LOG_SOCK_MAX 10u /* socket() failures logged one by one, then at powers of two */
 
 struct udp_entry {
 	TAILQ_ENTRY(udp_entry) entry;
@@ -277,7 +276,7 @@ static void count_socket_failure(struct relayd *rd, uint32_t flow, const char *w
 		rd->stats.open_failed_nofile++;
 
 	/* A client may spray new flows at an fd limit: keep the log readable. */
-	if (n <= LOG_SOCK_MAX || (n & (n - 1)) == 0)
+	if (log_count_worth(n))
 		log_warnx("udp flow %" PRIu32 ": %s: %s (%" PRIu64 " so far)", flow, what,
 		          strerror(err), n);
 }

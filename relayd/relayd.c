@@ -352,10 +352,20 @@ static const struct tg_stat_def stat_defs[] = {
         RD_STAT("icmp_drop_table_full", icmp_stats.drop_table_full),
         RD_STAT("icmp_drop_send_error", icmp_stats.drop_send_error),
         RD_STAT("icmp_drop_no_slot", icmp_stats.drop_no_slot),
+        RD_STAT("link_b_bad_msgs", api_stats.bad_msgs),
+        RD_STAT("link_b_credit_errors", api_stats.credit_errors),
+        RD_STAT("link_b_late_msgs", api_stats.late_msgs),
+        RD_STAT("link_b_tx_errors", api_stats.tx_errors),
+        RD_STAT("tcp_flows_rejected", api_stats.flows_rejected),
+        RD_STAT("udp_flows_rejected", api_stats.udp_flows_rejected),
+        RD_STAT("udp_batches_received", api_stats.udp_batches_rx),
+        RD_STAT("udp_bad_batches", api_stats.udp_bad_batches),
+        RD_STAT("udp_batches_sent", api_stats.udp_batches_tx),
 };
 
 static void publish_stats(struct relayd *rd)
 {
+	rd->api_stats = *tg_flowapi_stats(rd->api);
 	tg_stats_publish(rd->stats_region, stat_defs, sizeof(stat_defs) / sizeof(stat_defs[0]), rd);
 }
 

@@ -83,6 +83,7 @@ struct relayd {
 	struct tg_link_end *link; /* link B: replaced when stackd restarts */
 	struct tg_link_fds *link_fds;
 	struct tg_stats_region *stats_region; /* NULL: counters not published */
+	struct tg_flowapi_stats api_stats;    /* the flow API's, copied in to be published */
 	struct timeval connect_timeout;
 	/* Routing (docs/rules.md): the table, and one relay_upstream per upstream of it */
 	struct tg_rules rules;

@@ -61,30 +61,45 @@ size_t socks5_encode_connect(const struct tg_addr *dst, uint8_t *buf, size_t len
 	return socks5_encode_request(SOCKS5_CMD_CONNECT, dst, buf, len);
 }
 
-size_t socks5_encode_request(uint8_t cmd, const struct tg_addr *dst, uint8_t *buf, size_t len)
+size_t socks5_encode_addr(const struct tg_addr *a, uint8_t *buf, size_t len)
 {
 	size_t alen;
-	uint8_t atyp;
 
-	if (dst->family == TG_AF_INET4) {
+	if (a->family == TG_AF_INET4)
 		alen = 4;
-		atyp = SOCKS5_ATYP_IPV4;
-	} else if (dst->family == TG_AF_INET6) {
+	else if (a->family == TG_AF_INET6)
 		alen = 16;
-		atyp = SOCKS5_ATYP_IPV6;
-	} else {
+	else
 		return 0;
-	}
-	if (len < 4 + alen + 2)
+	if (len < 1 + alen + 2)
+		return 0;
+	buf[0] = alen == 4 ? SOCKS5_ATYP_IPV4 : SOCKS5_ATYP_IPV6;
+	memcpy(buf + 1, a->ip, alen);
+	buf[1 + alen] = (uint8_t)(a->port >> 8);
+	buf[2 + alen] = (uint8_t)(a->port & 0xff);
+	return 1 + alen + 2;
+}
+
+void socks5_decode_addr(const uint8_t *p, struct tg_addr *a)
+{
+	size_t alen = p[0] == SOCKS5_ATYP_IPV4 ? 4 : 16;
+
+	memset(a, 0, sizeof(*a));
+	a->family = alen == 4 ? TG_AF_INET4 : TG_AF_INET6;
+	memcpy(a->ip, p + 1, alen);
+	a->port = (uint16_t)(p[1 + alen] << 8 | p[2 + alen]);
+}
+
+size_t socks5_encode_request(uint8_t cmd, const struct tg_addr *dst, uint8_t *buf, size_t len)
+{
+	size_t n;
+
+	if (len < 3 || (n = socks5_encode_addr(dst, buf + 3, len - 3)) == 0)
 		return 0;
 	buf[0] = SOCKS5_VERSION;
 	buf[1] = cmd;
 	buf[2] = 0; /* RSV */
-	buf[3] = atyp;
-	memcpy(buf + 4, dst->ip, alen);
-	buf[4 + alen] = (uint8_t)(dst->port >> 8);
-	buf[5 + alen] = (uint8_t)(dst->port & 0xff);
-	return 4 + alen + 2;
+	return 3 + n;
 }
 
 static ssize_t malformed(enum tg_open_result *result, const char **why, const char *what)
@@ -167,12 +182,10 @@ static void take_bound(const uint8_t *p, size_t alen, struct tg_addr *bound)
 {
 	if (!bound)
 		return;
-	memset(bound, 0, sizeof(*bound));
 	if (p[3] == SOCKS5_ATYP_DOMAIN)
-		return; /* family 0: no address we could use */
-	bound->family = p[3] == SOCKS5_ATYP_IPV4 ? TG_AF_INET4 : TG_AF_INET6;
-	memcpy(bound->ip, p + 4, alen);
-	bound->port = (uint16_t)(p[4 + alen] << 8 | p[5 + alen]);
+		memset(bound, 0, sizeof(*bound)); /* family 0: no address we could use */
+	else
+		socks5_decode_addr(p + 3, bound);
 }
 
 ssize_t socks5_parse_reply(const uint8_t *p, size_t len, struct tg_addr *bound,

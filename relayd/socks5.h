@@ -59,6 +59,13 @@ size_t socks5_encode_auth(const struct relay_upstream *up, uint8_t *buf, size_t 
 size_t socks5_encode_connect(const struct tg_addr *dst, uint8_t *buf, size_t len);
 /* CONNECT or UDP ASSOCIATE: VER CMD RSV ATYP ADDR PORT, for an IPv4 or IPv6 address. */
 size_t socks5_encode_request(uint8_t cmd, const struct tg_addr *addr, uint8_t *buf, size_t len);
+/*
+ * The address part every SOCKS5 message shares: ATYP, IPv4 or IPv6 address, port. Returns the
+ * bytes written (7 or 19), 0 if a is neither family or len is too short.
+ */
+size_t socks5_encode_addr(const struct tg_addr *a, uint8_t *buf, size_t len);
+/* The reverse, for an ATYP of IPv4 or IPv6 whose bytes the caller checked are all there. */
+void socks5_decode_addr(const uint8_t *p, struct tg_addr *a);
 
 /*
  * Parsers of the proxy's three replies. Each returns the reply's length (> 0) once it is

@@ -75,24 +75,14 @@ static uint8_t rx_buf[RX_BUF];
 
 size_t socks5_udp_encode_header(const struct tg_addr *dst, uint8_t *buf, size_t len)
 {
-	size_t alen;
+	size_t n;
 
-	if (dst->family == TG_AF_INET4)
-		alen = 4;
-	else if (dst->family == TG_AF_INET6)
-		alen = 16;
-	else
-		return 0;
-	if (len < 4 + alen + 2)
+	if (len < 3 || (n = socks5_encode_addr(dst, buf + 3, len - 3)) == 0)
 		return 0;
 	buf[0] = 0; /* RSV */
 	buf[1] = 0;
 	buf[2] = 0; /* FRAG: a whole datagram */
-	buf[3] = alen == 4 ? SOCKS5_ATYP_IPV4 : SOCKS5_ATYP_IPV6;
-	memcpy(buf + 4, dst->ip, alen);
-	buf[4 + alen] = (uint8_t)(dst->port >> 8);
-	buf[5 + alen] = (uint8_t)(dst->port & 0xff);
-	return 4 + alen + 2;
+	return 3 + n;
 }
 
 enum socks5_udp_verdict socks5_udp_parse(const uint8_t *p, size_t len, struct tg_addr *from,
@@ -121,10 +111,7 @@ enum socks5_udp_verdict socks5_udp_parse(const uint8_t *p, size_t len, struct tg
 	}
 	if (len < 4 + alen + 2)
 		return SOCKS5_UDP_SHORT;
-	memset(from, 0, sizeof(*from));
-	from->family = alen == 4 ? TG_AF_INET4 : TG_AF_INET6;
-	memcpy(from->ip, p + 4, alen);
-	from->port = (uint16_t)(p[4 + alen] << 8 | p[5 + alen]);
+	socks5_decode_addr(p + 3, from);
 	*hdr_len = 4 + alen + 2;
 	return SOCKS5_UDP_OK;
 }

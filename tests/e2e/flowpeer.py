@@ -24,7 +24,8 @@ Client side (run in the client namespace); each prints one line and exits 0 (the
 passed) or 1 (it failed), except probe/maxflows which print what happened for the caller to judge:
 
   half-close-client   ADDR PORT SIZE SEED
-  half-close-server   ADDR PORT SIZE SEED UPLOAD_SIZE UPLOAD_SEED ID RESULTS_DIR
+  half-close-server   ADDR PORT SIZE SEED UPLOAD_SIZE UPLOAD_SEED ID RESULTS_DIR [--idle S]
+      (--idle: wait S seconds between the server's FIN and the upload)
   rst-client          ADDR PORT
   abort-client        ADDR PORT ID RESULTS_DIR
   probe               ADDR PORT [--timeout S]
@@ -309,6 +310,7 @@ def c_half_close_server(a):
                   % (got, h.hexdigest()[:16], a.size, want_down[:16]))
             return 1
         t_eof = time.monotonic() - t0
+        time.sleep(a.idle)  # half-closed and quiet: what does the gateway do meanwhile?
         for c in gen_chunks(a.upload, a.upseed):  # after EOF from the server: still sending
             s.sendall(c)
         s.shutdown(socket.SHUT_WR)
@@ -795,7 +797,8 @@ def main():
 
     client("half-close-client", c_half_close_client, ("size", {"type": int}), ("seed", {"type": int}))
     client("half-close-server", c_half_close_server, ("size", {"type": int}), ("seed", {"type": int}),
-           ("upload", {"type": int}), ("upseed", {"type": int}), ("id", {}), ("results", {}))
+           ("upload", {"type": int}), ("upseed", {"type": int}), ("id", {}), ("results", {}),
+           ("--idle", {"type": float, "default": 0.0}))
     client("rst-client", c_rst_client)
     client("abort-client", c_abort_client, ("id", {}), ("results", {}))
     client("probe", c_probe, ("--timeout", {"type": float, "default": 8.0}))

@@ -10,6 +10,9 @@
 # (d) reset from the server (SO_LINGER 0 close): the client's recv() fails with ECONNRESET
 # (e) reset from the client (SO_LINGER 0 close): the server's socket sees the reset (or EOF)
 #     within 2 s
+# (g) a server's FIN costs relayd nothing while the client stays half-open: the client waits
+#     2 s after the server's EOF before it uploads; relayd's CPU time over the whole exchange
+#     must stay under 1 s (a socket at EOF stays readable: a relay that keeps watching it spins)
 # (f) no leaks: relayd's open fds are back to the idle baseline after all of the above, and
 #     stackd counts no open flow (counter flows_open, when tungate publishes counters)
 # then tungate must still be running, and SIGTERM must stop it cleanly.
@@ -120,6 +123,25 @@ for addr in "$TG_SERVER_ADDR" "$TG_SERVER6_ADDR"; do
 	fp_check "(d) $fam reset from the server" rst-client "$addr" "$TG_FP_TCP_PORT"
 	fp_check "(e) $fam reset from the client" abort-client "$addr" "$TG_FP_TCP_PORT" "abort$n" "$TG_FP_RESULTS"
 done
+
+# (g) ------------------------------------------------------------------------------------------
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+check_quiet_half_close() {
+	local pid t0 t1 hz
+	pid=$(tg_gw_child relayd) || pid=
+	[[ -n $pid ]] || { tg_skip "(g) quiet half-close: no relayd (kernel path)"; return; }
+	hz=$(getconf CLK_TCK)
+	t0=$(cpu_ticks "$pid")
+	fp_check "(g) half-close, server first, client idle 2 s" half-close-server "$TG_SERVER_ADDR" \
+		"$TG_FP_TCP_PORT" 100000 401 100000 402 quiet "$TG_FP_RESULTS" --idle 2
+	t1=$(cpu_ticks "$pid")
+	if (((t1 - t0) < hz)); then
+		tg_pass "(g) relayd used $((t1 - t0)) ticks (of $hz per second) over the half-closed pause"
+	else
+		tg_fail_check "(g) relayd used $((t1 - t0)) ticks (>= 1 s) while a half-closed flow was idle"
+	fi
+}
+check_quiet_half_close
 
 check_fd_leaks
 tg_check_children_stable

@@ -151,6 +151,20 @@ check_batches() {
 	else
 		tg_fail_check "(g) UDP batches on link B: $up slots up, $down down (want both > 0: bursts of one flow share slots)"
 	fi
+	# relayd's side of the same: what it took and packed, and no batch refused as malformed.
+	local rx tx bad
+	for ((i = 0; i < 30; i++)); do
+		rx=$(tg_stat relayd udp_batches_received) || rx=0
+		tx=$(tg_stat relayd udp_batches_sent) || tx=0
+		bad=$(tg_stat relayd udp_bad_batches) || bad=-1
+		((rx > 0 && tx > 0)) && break
+		sleep 0.1
+	done
+	if ((rx > 0 && tx > 0 && bad == 0)); then
+		tg_pass "(g) relayd received $rx batches and sent $tx, none malformed"
+	else
+		tg_fail_check "(g) relayd's batch counters: received $rx, sent $tx, malformed $bad (want > 0, > 0, 0)"
+	fi
 }
 
 # (f) ------------------------------------------------------------------------------------------

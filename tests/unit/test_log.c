@@ -154,6 +154,24 @@ static void test_level_filters_first(void **state)
 	log_init("relayd", TG_LOG_INFO);
 }
 
+/* Counted failures: the first ten, then powers of two, so a burst stays a few lines. */
+static void test_count_worth(void **state)
+{
+	unsigned logged = 0;
+
+	(void)state;
+	assert_false(log_count_worth(0));
+	for (uint64_t n = 1; n <= 10; n++)
+		assert_true(log_count_worth(n));
+	assert_false(log_count_worth(11));
+	assert_true(log_count_worth(16));
+	assert_false(log_count_worth(17));
+	assert_true(log_count_worth(UINT64_C(1) << 40));
+	for (uint64_t n = 1; n <= 100000; n++)
+		logged += log_count_worth(n);
+	assert_int_equal(logged, 10 + 13); /* 16, 32, ..., 65536 */
+}
+
 static void test_parse_target(void **state)
 {
 	bool syslog = true;
@@ -175,6 +193,7 @@ int main(void)
 	        cmocka_unit_test(test_ratelimited_lines),
 	        cmocka_unit_test(test_suppressed_reported),
 	        cmocka_unit_test(test_level_filters_first),
+	        cmocka_unit_test(test_count_worth),
 	        cmocka_unit_test(test_parse_target),
 	};
 
