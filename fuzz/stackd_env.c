@@ -612,6 +612,26 @@ static bool addrs_ok(const struct tg_addr *a, const struct tg_addr *b)
 }
 
 /* One message from stackd on link B, checked against docs/protocol.md; relayd reacts. */
+/*
+ * A UDP flow's datagram (or batch) reached relayd: the flow is known from then on, and with
+ * auto-reply everything goes back as it came, with the addresses swapped.
+ */
+static void udp_seen(struct flow *f, const struct tg_desc *d, const struct tg_msg_udp *m,
+                     const uint8_t *slot)
+{
+	if (!f) {
+		f = flow_add(d->flow, true);
+		f->client = m->src;
+		f->dst = m->dst;
+	}
+	if (env.cfg & CFG_AUTO_REPLY) {
+		struct tg_msg_udp r = {.src = m->dst, .dst = m->src};
+
+		relay_payload(d->type, d->flow, d->type == TG_MSG_UDP ? 0 : d->arg, &r, sizeof(r),
+		              slot + sizeof(*m), d->len - (uint32_t)sizeof(*m));
+	}
+}
+
 static void relay_receive(const struct tg_desc *d)
 {
 	const uint8_t *slot =
@@ -689,17 +709,7 @@ static void relay_receive(const struct tg_desc *d)
 		memcpy(&m, slot, sizeof(m));
 		if (!addrs_ok(&m.src, &m.dst) || m.dst.port == 0)
 			fuzz_fail("stackd sent UDP with bad addresses (flow %u)", d->flow);
-		if (!f) {
-			f = flow_add(d->flow, true);
-			f->client = m.src;
-			f->dst = m.dst;
-		}
-		if (env.cfg & CFG_AUTO_REPLY) {
-			struct tg_msg_udp r = {.src = m.dst, .dst = m.src};
-
-			relay_payload(TG_MSG_UDP, d->flow, 0, &r, sizeof(r), slot + sizeof(m),
-			              d->len - (uint32_t)sizeof(m));
-		}
+		udp_seen(f, d, &m, slot);
 		break;
 	}
 	case TG_MSG_UDP_BATCH: {
@@ -713,18 +723,8 @@ static void relay_receive(const struct tg_desc *d)
 			        d->flow, d->arg, d->len);
 		if (!addrs_ok(&m.src, &m.dst) || m.dst.port == 0)
 			fuzz_fail("stackd sent UDP_BATCH with bad addresses (flow %u)", d->flow);
-		if (!f) {
-			f = flow_add(d->flow, true);
-			f->client = m.src;
-			f->dst = m.dst;
-		}
-		if (env.cfg & CFG_AUTO_REPLY) {
-			/* The records back as they came: the same layout after the header. */
-			struct tg_msg_udp r = {.src = m.dst, .dst = m.src};
-
-			relay_payload(TG_MSG_UDP_BATCH, d->flow, d->arg, &r, sizeof(r),
-			              slot + sizeof(m), d->len - (uint32_t)sizeof(m));
-		}
+		/* A batch goes back as one: the records after the header, as they came. */
+		udp_seen(f, d, &m, slot);
 		break;
 	}
 	case TG_MSG_ICMP_ECHO: {
