@@ -268,7 +268,8 @@ while True:
 	t0=$(tg_now)
 	for ((i = 0; i < ${#HOSTILE[@]}; i++)); do
 		get_file 10
-		if ((GET_RC == 7 || GET_RC == 52 || GET_RC == 56)); then
+		# 55: the reset reached curl while it was still sending its request (timing)
+		if ((GET_RC == 7 || GET_RC == 52 || GET_RC == 55 || GET_RC == 56)); then
 			ok=$((ok + 1))
 		else
 			echo "  hostile reply $i (${HOSTILE[i]}): curl $GET_RC"
