@@ -320,20 +320,16 @@ static void flush_credits(struct tg_flowapi *api)
 /* Sends a flow's open batch: a UDP_BATCH, or a plain UDP if it holds one datagram. */
 static void batch_close(struct tg_flowapi *api, struct flow *f)
 {
-	struct tg_desc d = {.flow = f->id};
+	uint16_t type;
 
 	if (!(f->flags & F_BATCH_Q))
 		return;
 	TAILQ_REMOVE(&api->batch_q, f, batch_entry);
 	f->flags &= ~(uint32_t)F_BATCH_Q;
-	d.slot = f->batch_slot;
-	d.len = tg_udp_batch_finish(&f->batch, &d.type, &d.arg);
-	if (tg_link_send(api->link, &d) < 0) {
-		tg_link_unalloc(api->link, d.slot);
+	type = tg_udp_batch_send(api->link, f->id, f->batch_slot, &f->batch);
+	if (type == TG_MSG_NONE)
 		api->stats.udp_dropped += f->batch.count;
-		return;
-	}
-	if (d.type == TG_MSG_UDP_BATCH)
+	else if (type == TG_MSG_UDP_BATCH)
 		api->stats.udp_batches_tx++;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "link.h"
 
 /* IPv4: 65535 - 20 - 8; IPv6 without jumbograms: 65535 - 8. */
 #define MAX_PAYLOAD4 65507u
@@ -67,6 +68,19 @@ uint32_t tg_udp_batch_finish(struct tg_udp_batch_writer *w, uint16_t *type, uint
 	*type = TG_MSG_UDP;
 	*arg = 0;
 	return w->len;
+}
+
+uint16_t tg_udp_batch_send(struct tg_link_end *link, uint32_t flow, uint32_t slot,
+                           struct tg_udp_batch_writer *w)
+{
+	struct tg_desc d = {.slot = slot, .flow = flow};
+
+	d.len = tg_udp_batch_finish(w, &d.type, &d.arg);
+	if (tg_link_send(link, &d) < 0) {
+		tg_link_unalloc(link, slot);
+		return TG_MSG_NONE;
+	}
+	return d.type;
 }
 
 enum tg_udp_batch_verdict tg_udp_batch_check(const void *slot, uint32_t len, uint32_t count,

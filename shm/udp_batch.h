@@ -60,6 +60,14 @@ int tg_udp_batch_add(struct tg_udp_batch_writer *w, const void *data, size_t len
  * The writer must hold at least one record.
  */
 uint32_t tg_udp_batch_finish(struct tg_udp_batch_writer *w, uint16_t *type, uint32_t *arg);
+/*
+ * Finishes a batch written into slot (of link) and queues it for flow. Returns the type sent
+ * (TG_MSG_UDP_BATCH, or TG_MSG_UDP for a lone datagram), or TG_MSG_NONE when the link refused
+ * it: the slot is given back and the w->count datagrams are lost.
+ */
+struct tg_link_end;
+uint16_t tg_udp_batch_send(struct tg_link_end *link, uint32_t flow, uint32_t slot,
+                           struct tg_udp_batch_writer *w);
 
 enum tg_udp_batch_verdict {
 	TG_UDP_BATCH_OK = 0,

@@ -79,20 +79,18 @@ static void batch_discard(struct udp_flow *f)
 /* Sends the open batch: a UDP_BATCH, or a plain UDP message if it holds one datagram. */
 static void batch_close(struct udp_flow *f)
 {
-	struct tg_desc d = {.flow = f->id};
+	uint16_t type;
 
 	if (!f->batch_open)
 		return;
 	batch_unlink(f);
-	d.slot = f->batch_slot;
-	d.len = tg_udp_batch_finish(&f->batch, &d.type, &d.arg);
-	if (tg_link_send(sd->link_b, &d) < 0) {
-		tg_link_unalloc(sd->link_b, d.slot);
+	type = tg_udp_batch_send(sd->link_b, f->id, f->batch_slot, &f->batch);
+	if (type == TG_MSG_NONE) {
 		sd->ctr.drop_udp_no_slot += f->batch.count;
 		return;
 	}
 	sd->ctr.udp_up += f->batch.count;
-	if (d.type == TG_MSG_UDP_BATCH)
+	if (type == TG_MSG_UDP_BATCH)
 		sd->ctr.udp_batches_up++;
 }
 
