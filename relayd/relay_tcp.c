@@ -255,21 +255,17 @@ static void pump_down(struct relay_flow *rf)
 	if (evbuffer_get_length(in) == 0 && rf->reader && !(rf->flags & RF_SERVER_EOF) &&
 	    !read_direct(rf, min_window))
 		return;
-	if (rf->flags & RF_SERVER_EOF)
+	if (rf->flags & RF_SERVER_EOF) {
 		set_reading(rf, false); /* a socket at EOF stays readable: no more wake-ups */
-	if (evbuffer_get_length(in) == 0 && (rf->flags & RF_SERVER_EOF)) {
-		if (!(rf->flags & RF_CLIENT_SHUT)) {
+		if (evbuffer_get_length(in) == 0 && !(rf->flags & RF_CLIENT_SHUT)) {
 			tg_flow_shut_wr(rd->api, rf->id);
 			rf->flags |= RF_CLIENT_SHUT;
 			maybe_finish(rf);
 		}
 		return;
 	}
-	if (rf->flags & RF_SERVER_EOF)
-		return;
-	set_reading(rf, evbuffer_get_length(in) == 0 &&
-	                        tg_flow_send_window(rd->api, rf->id) >= min_window &&
-	                        tg_flow_send_window(rd->api, rf->id) > 0);
+	len = tg_flow_send_window(rd->api, rf->id);
+	set_reading(rf, evbuffer_get_length(in) == 0 && len > 0 && len >= min_window);
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
